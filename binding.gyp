@@ -1,0 +1,33 @@
+{
+  "targets": [
+    {
+      "target_name": "cvchat",
+      "sources": [
+        "native/addon.cc",
+        "native/common.cc",
+        "native/frame.cc",
+        "native/capture.cc",
+        "native/test_source.cc",
+        "native/codec.cc",
+        "native/window.cc",
+        "native/writer.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(pkg-config --cflags-only-I opencv4 | sed 's/-I//g')"
+      ],
+      "libraries": [
+        "-lopencv_core",
+        "-lopencv_imgproc",
+        "-lopencv_imgcodecs",
+        "-lopencv_videoio",
+        "-lopencv_highgui",
+        "<!@(pkg-config --libs-only-L opencv4)"
+      ],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

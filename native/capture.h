@@ -1,0 +1,57 @@
+// Capture: a video source (camera, file, URL, GStreamer pipeline or the built-in test source).
+// Opening and reading run on the libuv pool, since a camera or URL can block for seconds. One read
+// is in flight at a time, and release() waits for it, so a frame is never read from a freed device.
+#pragma once
+
+#include <napi.h>
+
+#include <opencv2/videoio.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "test_source.h"
+
+namespace cvchat {
+
+struct CaptureSpec {
+  std::string kind;  // camera | file | url | gstreamer | test
+  int index = 0;
+  std::string location;
+  int width = 0, height = 0;  // 0: leave as the source has it
+  double fps = 0;
+  bool loop = false;
+  TestSourceOptions test;
+};
+
+struct CaptureState {
+  std::mutex mutex;  // held for the whole of an open, a read or a release
+  CaptureSpec spec;
+  cv::VideoCapture capture;
+  std::unique_ptr<TestSource> test;
+  std::atomic<bool> closed{false};
+  std::atomic<bool> reading{false};
+  // Actual values, read back from the device after opening.
+  int width = 0, height = 0;
+  double fps = 0;
+  double frameCount = -1;
+  std::string backend;
+};
+
+class Capture : public Napi::ObjectWrap<Capture> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports);
+  explicit Capture(const Napi::CallbackInfo& info);
+
+ private:
+  static Napi::Value Open(const Napi::CallbackInfo& info);
+  Napi::Value Read(const Napi::CallbackInfo& info);
+  Napi::Value Release(const Napi::CallbackInfo& info);
+  Napi::Value Info(const Napi::CallbackInfo& info);
+
+  std::shared_ptr<CaptureState> state_;
+};
+
+}  // namespace cvchat
