@@ -1,0 +1,64 @@
+// The small interface through which the streaming code reaches OpenCV. Two implementations exist:
+// cvchat's own addon (the default) and @u4/opencv4nodejs (optional, installed on demand by
+// scripts/install-opencv4nodejs.sh). Both pass the same backend tests, so the benchmark compares
+// like with like.
+import type { BGR } from './native';
+
+export type BackendName = 'native' | 'opencv4nodejs';
+
+export interface VideoFrame {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+  /** Frees the pixels now rather than at garbage collection. */
+  release(): void;
+}
+
+export interface CaptureInfo {
+  width: number;
+  height: number;
+  fps: number;
+  /** Frames in a file, or -1 where unknown. */
+  frameCount: number;
+  backend: string;
+}
+
+export interface CaptureSource {
+  readonly info: CaptureInfo;
+  /** The next frame, or null when the source has ended. One read at a time. */
+  read(): Promise<VideoFrame | null>;
+  /** Waits for a pending read, then frees the device. */
+  release(): Promise<void>;
+}
+
+export interface CaptureSpec {
+  kind: 'camera' | 'file' | 'url' | 'gstreamer' | 'test';
+  index?: number;
+  location?: string;
+  width?: number;
+  height?: number;
+  fps?: number;
+  loop?: boolean;
+  label?: string;
+  color?: BGR;
+}
+
+export interface VideoBackend {
+  readonly name: BackendName;
+  openCapture(spec: CaptureSpec): Promise<CaptureSource>;
+  encodeJpeg(frame: VideoFrame, quality: number): Promise<Buffer>;
+  decode(bytes: Buffer, maxPixels: number): Promise<VideoFrame>;
+  fromPixels(pixels: Buffer, width: number, height: number, channels: number): VideoFrame;
+  toPixels(frame: VideoFrame): Buffer;
+  resize(frame: VideoFrame, width: number, height: number): VideoFrame;
+  /** Main thread only. Throws CVCHAT_NO_DISPLAY where no window can be shown. */
+  imshow(title: string, frame: VideoFrame): void;
+  /** Polls the GUI for up to delayMs; the key code or -1. */
+  waitKey(delayMs: number): number;
+  destroyWindow(title: string): void;
+  /** False once the user has closed a window that was shown. */
+  windowVisible(title: string): boolean;
+  drawText(frame: VideoFrame, text: string, x: number, y: number, scale: number, color: BGR): void;
+  drawBox(frame: VideoFrame, x: number, y: number, width: number, height: number, color: BGR, thickness: number): void;
+  overlay(target: VideoFrame, picture: VideoFrame, x: number, y: number, width: number, height: number): void;
+}

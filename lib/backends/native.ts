@@ -1,0 +1,37 @@
+// The default backend: cvchat's own addon.
+import type { CaptureSource, CaptureSpec, VideoBackend, VideoFrame } from '../backend';
+import { withCallerStack } from '../errors';
+import { native, type NativeFrame } from '../native';
+
+export function createNativeBackend(): VideoBackend {
+  const addon = native();
+  const asNative = (frame: VideoFrame) => frame as NativeFrame;
+  return {
+    name: 'native',
+    async openCapture(spec: CaptureSpec): Promise<CaptureSource> {
+      const capture = await withCallerStack(() => addon.Capture.open(spec));
+      return {
+        get info() {
+          return capture.info;
+        },
+        read: () => withCallerStack(() => capture.read()),
+        release: () => withCallerStack(() => capture.release()),
+      };
+    },
+    encodeJpeg: (frame, quality) => withCallerStack(() => addon.encode(asNative(frame), 'jpeg', quality)),
+    decode: (bytes, maxPixels) => withCallerStack(() => addon.decode(bytes, maxPixels, 3)),
+    fromPixels: (pixels, width, height, channels) => addon.Frame.fromBuffer(pixels, width, height, channels),
+    toPixels: (frame) => asNative(frame).toBuffer(),
+    resize: (frame, width, height) => addon.resize(asNative(frame), width, height),
+    imshow: (title, frame) => addon.imshow(title, asNative(frame)),
+    waitKey: (delayMs) => addon.waitKey(delayMs),
+    destroyWindow: (title) => addon.destroyWindow(title),
+    windowVisible: (title) => addon.windowVisible(title),
+    drawText: (frame, text, x, y, scale, color) =>
+      addon.putText(asNative(frame), text, x, y, scale, color, Math.max(1, Math.round(scale * 2))),
+    drawBox: (frame, x, y, width, height, color, thickness) =>
+      addon.rectangle(asNative(frame), x, y, width, height, color, thickness),
+    overlay: (target, picture, x, y, width, height) =>
+      addon.overlay(asNative(target), asNative(picture), x, y, width, height),
+  };
+}

@@ -1,0 +1,288 @@
+#!/usr/bin/env node
+// The command line: a thin layer that turns arguments into options for Sender, Receiver and Chat
+// and ties them to a window, signals and exit status.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+import type { BackendName } from './backend';
+import { getBackend } from './backends';
+import { Display } from './display';
+import { CvchatError, invalidOption } from './errors';
+import { notice } from './log';
+import { parseAddress, parseSize, type Address } from './options';
+import { ask, canPrompt } from './prompt';
+import { Receiver } from './receiver';
+import { Sender } from './sender';
+import { StatsPrinter, type StreamStats } from './stats';
+import { displayProblem } from './video';
+
+type Values = Record<string, string | boolean | undefined>;
+
+const COMMON_HELP = `  --no-window            run without a window (also chosen when there is no display)
+  --frames N             exit with status 0 after N frames
+  --stats                print one JSON stats line a second (and one at exit) on stdout
+  --insecure             the plain wire of the seed: length + JPEG, no encryption (today's only mode)
+  --backend NAME         native (default) or opencv4nodejs (install: bash scripts/install-opencv4nodejs.sh)
+  -h, --help             this text`;
+
+const SOURCE_HELP = `  --source SRC           camera index, video file, URL, GStreamer pipeline or "test"
+                         (default 0, falling back to "test" when no camera opens)
+  --size WxH             ask the camera for this size (test source: its size; default 640x480)
+  --fps N                frames per second (default: the source's own; test 30)
+  --quality Q            JPEG quality 1-100 (default 80)
+  --loop                 start a video file again at its end`;
+
+const HELP: Record<string, string> = {
+  main: `cvchat: live video over TCP with OpenCV windows, after the classic Python socket + cv2 design.
+
+Usage: npm start [command] [-- options]     (or: cvchat [command] [options])
+
+Commands:
+  demo       a sender and a receiver on this machine, both windows shown (the default)
+  sender     capture and serve video to up to --max-viewers receivers
+  receiver   connect to a sender and show its video
+
+In every window: q or Esc leaves; h toggles the receiver's HUD.
+Run a command with --help for its options.`,
+  sender: `Usage: npm start sender [-- options]
+
+Captures video and sends it to every receiver that connects, as 8-byte length + JPEG frames.
+Window: "TRANSMITTING VIDEO" (q or Esc to stop).
+
+  --host IP              address to listen on (default 0.0.0.0: all)
+  --port N               port to listen on (default 9999)
+  --max-viewers N        receivers at once (default 5, the seed's listen backlog)
+${SOURCE_HELP}
+${COMMON_HELP}`,
+  receiver: `Usage: npm start receiver [-- options]
+
+Connects to a sender, waits for it if it is not up yet and reconnects when it restarts.
+Window: "RECEIVING VIDEO" (q or Esc to stop, h toggles the HUD).
+
+  --connect HOST:PORT    the sender (default 127.0.0.1:9999)
+  --max-frame-bytes N    refuse frames declared larger than this (default 33554432)
+  --max-pixels N         refuse images declaring more pixels than this (default 7680x4320)
+${COMMON_HELP}`,
+  demo: `Usage: npm start [demo] [-- options]
+
+Runs a sender and a receiver on this machine, joined over loopback, with both windows.
+Camera 0 when it opens, else the built-in test picture.
+
+${SOURCE_HELP}
+${COMMON_HELP}`,
+};
+
+const COMMON_OPTIONS: ParseArgsConfig['options'] = {
+  help: { type: 'boolean', short: 'h' },
+  'no-window': { type: 'boolean' },
+  frames: { type: 'string' },
+  stats: { type: 'boolean' },
+  insecure: { type: 'boolean' },
+  backend: { type: 'string' },
+};
+const SOURCE_OPTIONS: ParseArgsConfig['options'] = {
+  source: { type: 'string' },
+  size: { type: 'string' },
+  fps: { type: 'string' },
+  quality: { type: 'string' },
+  loop: { type: 'boolean' },
+};
+const OPTIONS: Record<string, ParseArgsConfig['options']> = {
+  sender: { ...COMMON_OPTIONS, ...SOURCE_OPTIONS, host: { type: 'string' }, port: { type: 'string' }, 'max-viewers': { type: 'string' } },
+  receiver: { ...COMMON_OPTIONS, connect: { type: 'string' }, 'max-frame-bytes': { type: 'string' }, 'max-pixels': { type: 'string' } },
+  demo: { ...COMMON_OPTIONS, ...SOURCE_OPTIONS },
+};
+
+function integer(values: Values, name: string): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  if (typeof text !== 'string' || !/^\d+$/.test(text)) throw invalidOption(`--${name}`, 'whole number', text);
+  return Number(text);
+}
+
+function decimal(values: Values, name: string): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (typeof text !== 'string' || text.trim() === '' || !Number.isFinite(value)) throw invalidOption(`--${name}`, 'number', text);
+  return value;
+}
+
+function backendOption(values: Values): BackendName {
+  const name = values.backend ?? 'native';
+  if (name !== 'native' && name !== 'opencv4nodejs') throw invalidOption('--backend', "'native' or 'opencv4nodejs'", name);
+  return name;
+}
+
+function sourceOptions(values: Values) {
+  const size = values.size === undefined ? undefined : parseSize('--size', values.size);
+  return {
+    source: values.source as string | undefined,
+    width: size?.width,
+    height: size?.height,
+    fps: decimal(values, 'fps'),
+    quality: integer(values, 'quality'),
+    loop: values.loop === true ? true : undefined,
+  };
+}
+
+/** A window when asked for and possible; otherwise headless, saying why. */
+function makeDisplay(values: Values, backend: BackendName, events: ConstructorParameters<typeof Display>[1]): Display | undefined {
+  if (values['no-window']) return undefined;
+  const problem = displayProblem();
+  if (problem) {
+    notice(`running without a window: ${problem}`);
+    return undefined;
+  }
+  return new Display(getBackend(backend), events);
+}
+
+function warnInsecure(values: Values): void {
+  if (values.insecure) notice('--insecure: frames travel unencrypted (the seed-compatible wire)');
+}
+
+/** Runs until `done` settles or a signal / q arrives; returns the exit status. */
+async function supervise(
+  parts: { stop(): Promise<void> | void; done: Promise<unknown> },
+  stats: Array<{ stats: StreamStats | undefined; extra?: () => Record<string, unknown> }>,
+  values: Values,
+  display: Display | undefined,
+): Promise<number> {
+  const printer = new StatsPrinter(
+    stats.filter((s) => s.stats).map((s) => ({ stats: s.stats as StreamStats, extra: s.extra })),
+    values.stats === true,
+  );
+  printer.start();
+  const onSignal = () => void parts.stop();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await parts.done;
+    return 0;
+  } catch (error) {
+    const err = error as CvchatError;
+    notice(`${err.message}${err.code ? ` [${err.code}]` : ''}`);
+    return 1;
+  } finally {
+    await parts.stop();
+    display?.close();
+    printer.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function runSender(values: Values): Promise<number> {
+  let host = values.host as string | undefined;
+  let port = integer(values, 'port');
+  if (host === undefined && port === undefined && canPrompt()) {
+    const [h, p] = await ask([
+      { text: 'Enter your IP', fallback: '0.0.0.0' },
+      { text: 'Enter your port', fallback: '9999' },
+    ]);
+    host = h;
+    port = integer({ port: p }, 'port');
+  }
+  const backend = backendOption(values);
+  let sender: Sender | undefined;
+  const display = makeDisplay(values, backend, { quit: () => void sender?.stop() });
+  sender = new Sender({
+    ...sourceOptions(values),
+    host,
+    port,
+    maxViewers: integer(values, 'max-viewers'),
+    frames: integer(values, 'frames'),
+    backend,
+    display,
+  });
+  warnInsecure(values);
+  await sender.start();
+  const s = sender;
+  return supervise({ stop: () => s.stop(), done: s.run() }, [{ stats: s.stats, extra: () => ({ dropped: s.dropped, viewers: s.viewerCount }) }], values, display);
+}
+
+async function runReceiver(values: Values): Promise<number> {
+  let connect: Address | undefined = values.connect === undefined ? undefined : parseAddress('--connect', values.connect);
+  if (!connect && canPrompt()) {
+    const [host, port] = await ask([
+      { text: "Enter the sender's IP", fallback: '127.0.0.1' },
+      { text: "Enter the sender's port", fallback: '9999' },
+    ]);
+    connect = parseAddress('address', `${host}:${port}`);
+  }
+  const backend = backendOption(values);
+  let receiver: Receiver | undefined;
+  const display = makeDisplay(values, backend, { quit: () => receiver?.stop(), key: (k) => receiver?.onKey(k) });
+  receiver = new Receiver({
+    connect,
+    frames: integer(values, 'frames'),
+    maxFrameBytes: integer(values, 'max-frame-bytes'),
+    maxPixels: integer(values, 'max-pixels'),
+    backend,
+    display,
+  });
+  warnInsecure(values);
+  const r = receiver;
+  return supervise({ stop: () => r.stop(), done: r.run() }, [{ stats: r.stats }], values, display);
+}
+
+async function runDemo(values: Values): Promise<number> {
+  const backend = backendOption(values);
+  let stop: () => Promise<void> = async () => undefined;
+  let receiver: Receiver | undefined;
+  const display = makeDisplay(values, backend, { quit: () => void stop(), key: (k) => receiver?.onKey(k) });
+  const sender = new Sender({ ...sourceOptions(values), host: '127.0.0.1', port: 0, backend, display });
+  await sender.start();
+  receiver = new Receiver({ connect: { host: '127.0.0.1', port: sender.port }, frames: integer(values, 'frames'), backend, display });
+  const r = receiver;
+  stop = async () => {
+    r.stop();
+    await sender.stop();
+  };
+  // The demo ends when the receiver has its frames or q is pressed; the sender runs until then.
+  const senderDone = sender.run();
+  const done = r.run().finally(() => sender.stop());
+  return supervise({ stop, done: Promise.all([done, senderDone]) },
+    [{ stats: sender.stats, extra: () => ({ dropped: sender.dropped }) }, { stats: r.stats }], values, display);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const first = argv[0];
+  const command = first === undefined || first.startsWith('-') ? 'demo' : first;
+  const rest = command === first ? argv.slice(1) : argv;
+  if (command === 'help') {
+    process.stdout.write(`${HELP.main}\n`);
+    return 0;
+  }
+  const options = OPTIONS[command];
+  if (!options) {
+    notice(`unknown command '${command}'. Commands: demo, sender, receiver (see --help)`);
+    return 2;
+  }
+  let values: Values;
+  try {
+    values = parseArgs({ args: rest, options, strict: true, allowPositionals: false }).values as Values;
+  } catch (error) {
+    notice(`${(error as Error).message}. See: npm start ${command} -- --help`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${command === 'demo' && first === undefined ? HELP.main : HELP[command]}\n`);
+    return 0;
+  }
+  try {
+    if (command === 'sender') return await runSender(values);
+    if (command === 'receiver') return await runReceiver(values);
+    return await runDemo(values);
+  } catch (error) {
+    const err = error as CvchatError;
+    notice(`${err.message}${err.code ? ` [${err.code}]` : ''}`);
+    return err.code === 'CVCHAT_INVALID_OPTION' ? 2 : 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((status) => {
+    // Exit explicitly: GUI toolkit threads must not keep a finished process alive.
+    process.stdout.write('', () => process.exit(status));
+  });
+}

@@ -1,0 +1,48 @@
+// Newest frame wins on the way out. Live video is not a file transfer: when a viewer (or its
+// link) is slower than the camera, queueing frames only adds lag. Each viewer has at most one
+// frame being written and one waiting; a newer frame replaces the waiting one, which is counted
+// as dropped.
+import type { Socket } from 'node:net';
+
+export interface OutgoingFrame {
+  /** Length header, SOI and metadata segment (see protocol.frameHead). */
+  head: Buffer;
+  /** The JPEG after its first two bytes. Shared by all viewers, never copied. */
+  body: Buffer;
+}
+
+export class LatestFrameWriter {
+  private writing = false;
+  private waiting: OutgoingFrame | null = null;
+  dropped = 0;
+  sent = 0;
+
+  constructor(private readonly socket: Socket) {}
+
+  /** Sends now if the previous frame has left, else keeps this one as the next to send. */
+  offer(frame: OutgoingFrame): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    if (this.writing) {
+      if (this.waiting) this.dropped++;
+      this.waiting = frame;
+      return;
+    }
+    this.write(frame);
+  }
+
+  private write(frame: OutgoingFrame): void {
+    this.writing = true;
+    // One writev per frame: the small head and the shared JPEG body, no concatenation.
+    this.socket.cork();
+    this.socket.write(frame.head);
+    this.socket.write(frame.body, (error) => {
+      this.writing = false;
+      if (error) return;
+      this.sent++;
+      const next = this.waiting;
+      this.waiting = null;
+      if (next) this.offer(next);
+    });
+    this.socket.uncork();
+  }
+}

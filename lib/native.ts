@@ -1,0 +1,101 @@
+// The one place that loads the compiled addon. node-gyp-build prefers a local build
+// (build/Release) and falls back to prebuilds/<platform>-<arch>; PREBUILDS_ONLY=1 skips the local
+// build, which is how the tests prove a prebuilt binary works. CVCHAT_ADDON names an exact .node
+// file (the cmake-js build is tested that way).
+import path from 'node:path';
+
+import { CvchatError } from './errors';
+
+export interface NativeCaptureInfo {
+  width: number;
+  height: number;
+  fps: number;
+  frameCount: number;
+  backend: string;
+  closed: boolean;
+}
+
+export interface NativeFrame {
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+  readonly released: boolean;
+  toBuffer(): Buffer;
+  release(): void;
+}
+
+export interface NativeCapture {
+  readonly info: NativeCaptureInfo;
+  read(): Promise<NativeFrame | null>;
+  release(): Promise<void>;
+}
+
+export interface NativeWriter {
+  write(frame: NativeFrame): Promise<void>;
+  release(): Promise<void>;
+}
+
+export interface NativeCaptureSpec {
+  kind: 'camera' | 'file' | 'url' | 'gstreamer' | 'test';
+  index?: number;
+  location?: string;
+  width?: number;
+  height?: number;
+  fps?: number;
+  loop?: boolean;
+  label?: string;
+  color?: [number, number, number];
+}
+
+export type BGR = [number, number, number];
+
+export interface NativeAddon {
+  Frame: { fromBuffer(pixels: Buffer, width: number, height: number, channels: number): NativeFrame };
+  Capture: { open(spec: NativeCaptureSpec): Promise<NativeCapture> };
+  VideoWriter: { open(path: string, fourcc: string, fps: number, width: number, height: number): Promise<NativeWriter> };
+  encode(frame: NativeFrame, format: 'jpeg' | 'png' | 'webp', quality: number): Promise<Buffer>;
+  decode(bytes: Buffer, maxPixels: number, channels: number): Promise<NativeFrame>;
+  probeImage(bytes: Buffer): { format: string; width: number; height: number } | null;
+  imshow(title: string, frame: NativeFrame): void;
+  waitKey(delayMs: number): number;
+  windowVisible(title: string): boolean;
+  destroyWindow(title: string): void;
+  destroyAllWindows(): void;
+  putText(frame: NativeFrame, text: string, x: number, y: number, scale: number, color: BGR, thickness: number): void;
+  rectangle(frame: NativeFrame, x: number, y: number, width: number, height: number, color: BGR, thickness: number): void;
+  overlay(target: NativeFrame, picture: NativeFrame, x: number, y: number, width: number, height: number): void;
+  resize(frame: NativeFrame, width: number, height: number): NativeFrame;
+  displayProblem(): string | null;
+  opencvVersion: string;
+}
+
+export const packageRoot = path.resolve(__dirname, '..', '..');
+
+function load(): NativeAddon {
+  try {
+    const exact = process.env.CVCHAT_ADDON;
+    if (exact) return require(path.resolve(exact)) as NativeAddon;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('node-gyp-build')(packageRoot) as NativeAddon;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new CvchatError(
+      'CVCHAT_ADDON_LOAD_FAILED',
+      `The cvchat native addon did not load: ${reason}\n` +
+        'Likely causes and fixes:\n' +
+        '  - it was never built: run `npm install` (or `npm run build:native`) in the cvchat folder;\n' +
+        '  - OpenCV is missing: `sudo apt-get install libopencv-dev` (or run `bash scripts/setup.sh`);\n' +
+        '  - it was built against another OpenCV or Node.js: run `npm run build:native` again;\n' +
+        '  - PREBUILDS_ONLY=1 is set but prebuilds/ has no binary for this platform: run `npm run prebuild`.',
+      { cause: error },
+    );
+  }
+}
+
+let addon: NativeAddon | undefined;
+
+/** The addon, loaded on first use so that `--help` works even where it is not built. */
+export function native(): NativeAddon {
+  addon ??= load();
+  return addon;
+}

@@ -1,0 +1,101 @@
+// Capture -> encode, once per frame whatever the number of viewers. The next read is already in
+// flight while the current frame encodes (they run on different pool threads), and at most one
+// encode is outstanding, so nothing queues up behind a slow encoder.
+import type { CaptureSource, VideoBackend, VideoFrame } from './backend';
+import { wallClock } from './clock';
+import { StreamStats } from './stats';
+
+export interface EncodedFrame {
+  jpeg: Buffer;
+  seq: number;
+  captureTime: number;
+  width: number;
+  height: number;
+}
+
+export interface PipelineOptions {
+  /** Frames per second to pace reads at; 0 reads as fast as the source gives (cameras pace themselves). */
+  fps: number;
+  quality: number;
+  /** Stop after this many captured frames. */
+  maxFrames?: number;
+  /** Receives each captured frame after encoding and owns it from then on (must release it). */
+  preview?: (frame: VideoFrame) => void;
+}
+
+export type PipelineEnd = 'ended' | 'stopped' | 'limit';
+
+export class CapturePipeline {
+  readonly stats = new StreamStats('sender');
+  private stopping = false;
+  private seq = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly backend: VideoBackend,
+    private readonly capture: CaptureSource,
+    private readonly options: PipelineOptions,
+    private readonly onEncoded: (frame: EncodedFrame) => void,
+  ) {}
+
+  stop(): void {
+    this.stopping = true;
+    this.wake?.();
+  }
+
+  async run(): Promise<PipelineEnd> {
+    const interval = this.options.fps > 0 ? 1000 / this.options.fps : 0;
+    let due = performance.now();
+    let encoding: Promise<void> = Promise.resolve();
+    let captured = 0;
+    try {
+      while (!this.stopping) {
+        if (this.options.maxFrames !== undefined && captured >= this.options.maxFrames) return 'limit';
+        if (interval > 0) {
+          const wait = due - performance.now();
+          // Sleep until the frame is due; a frame that is late is read at once, and the schedule
+          // restarts from now rather than bursting to catch up.
+          if (wait > 0) await this.pause(wait);
+          if (this.stopping) break;
+          due = Math.max(due + interval, performance.now());
+        }
+        const frame = await this.capture.read();
+        if (!frame) return 'ended';
+        const captureTime = wallClock();
+        captured++;
+        await encoding;
+        if (this.stopping) {
+          frame.release();
+          break;
+        }
+        encoding = this.encode(frame, captureTime);
+      }
+      return 'stopped';
+    } finally {
+      await encoding.catch(() => undefined);
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async encode(frame: VideoFrame, captureTime: number): Promise<void> {
+    try {
+      const jpeg = await this.backend.encodeJpeg(frame, this.options.quality);
+      const encoded = { jpeg, seq: this.seq++ >>> 0, captureTime, width: frame.width, height: frame.height };
+      this.stats.addFrame(jpeg.length, wallClock() - captureTime);
+      this.onEncoded(encoded);
+    } finally {
+      if (this.options.preview) this.options.preview(frame);
+      else frame.release();
+    }
+  }
+}
+

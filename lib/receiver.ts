@@ -1,0 +1,162 @@
+// The receiver: connects to a sender (waiting for it if it is not up yet, and reconnecting with
+// backoff when it goes away), decodes the newest frame off the main thread and shows it.
+import net from 'node:net';
+
+import type { BackendName, VideoBackend, VideoFrame } from './backend';
+import { getBackend } from './backends';
+import { sleep } from './clock';
+import type { Display } from './display';
+import { checkInteger, CvchatError } from './errors';
+import { FrameStream, type DecodedFrame } from './frame-stream';
+import { notice } from './log';
+import { checkPort, formatAddress, type Address } from './options';
+import { DEFAULT_MAX_FRAME_BYTES } from './protocol';
+import { StreamStats } from './stats';
+import { DEFAULT_MAX_PIXELS } from './video';
+
+export const RECEIVER_WINDOW = 'RECEIVING VIDEO';
+
+export interface ReceiverOptions {
+  connect?: Address;
+  /** Exit after this many decoded frames. */
+  frames?: number;
+  maxFrameBytes?: number;
+  maxPixels?: number;
+  backend?: BackendName;
+  display?: Display;
+  /** Called with each decoded frame before it is shown (tests, tools). Must not keep it. */
+  onFrame?: (decoded: DecodedFrame) => void;
+}
+
+export type ReceiverEnd = 'limit' | 'stopped';
+
+const BACKOFF_FIRST_MS = 200;
+const BACKOFF_MAX_MS = 2000;
+
+export class Receiver {
+  readonly stats = new StreamStats('receiver');
+  readonly address: Address;
+  private readonly backend: VideoBackend;
+  private readonly maxFrameBytes: number;
+  private readonly maxPixels: number;
+  private socket: net.Socket | undefined;
+  private stopping = false;
+  private finish: ((end: ReceiverEnd) => void) | undefined;
+  private fatal: ((error: Error) => void) | undefined;
+  private hud = true;
+  private connections = 0;
+
+  constructor(private readonly options: ReceiverOptions = {}) {
+    const address = options.connect ?? { host: '127.0.0.1', port: 9999 };
+    this.address = { host: address.host, port: checkPort('connect port', address.port) };
+    this.maxFrameBytes = checkInteger('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, 1, 2 ** 31);
+    this.maxPixels = checkInteger('maxPixels', options.maxPixels ?? DEFAULT_MAX_PIXELS, 1, 2 ** 31);
+    if (options.frames !== undefined) checkInteger('frames', options.frames, 1, Number.MAX_SAFE_INTEGER);
+    this.backend = getBackend(options.backend ?? 'native');
+  }
+
+  /** Connects (and reconnects) until the frame limit, stop(), or a refusal. */
+  run(): Promise<ReceiverEnd> {
+    const display = this.options.display;
+    display?.open(RECEIVER_WINDOW, 640, 480, `waiting for the sender at ${formatAddress(this.address)}...`);
+    display?.setOverlay(RECEIVER_WINDOW, (frame) => this.drawHud(frame));
+    return new Promise<ReceiverEnd>((resolve, reject) => {
+      this.finish = resolve;
+      this.fatal = reject;
+      void this.connectLoop();
+    });
+  }
+
+  /** h toggles the HUD. */
+  onKey(key: string): void {
+    if (key === 'h') this.hud = !this.hud;
+  }
+
+  stop(): void {
+    this.end('stopped');
+  }
+
+  private end(how: ReceiverEnd, error?: Error): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.socket?.destroy();
+    if (error) this.fatal?.(error);
+    else this.finish?.(how);
+  }
+
+  private async connectLoop(): Promise<void> {
+    let delay = BACKOFF_FIRST_MS;
+    let announced = false;
+    while (!this.stopping) {
+      const outcome = await this.connectOnce();
+      if (this.stopping) return;
+      if (outcome === 'connected') {
+        delay = BACKOFF_FIRST_MS;
+        announced = false;
+        const text = `the sender at ${formatAddress(this.address)} went away; reconnecting...`;
+        notice(text);
+        this.options.display?.setNotice(RECEIVER_WINDOW, 'sender went away; reconnecting...');
+      } else if (!announced) {
+        announced = true;
+        notice(`waiting for the sender at ${formatAddress(this.address)} (${outcome}); retrying until it is up, q or Ctrl+C to give up`);
+      }
+      await sleep(delay);
+      delay = Math.min(BACKOFF_MAX_MS, delay * 2);
+    }
+  }
+
+  /** Resolves 'connected' after a session that ended, or a reason the connection failed. */
+  private connectOnce(): Promise<string> {
+    return new Promise((resolve) => {
+      const socket = net.connect({ host: this.address.host, port: this.address.port });
+      this.socket = socket;
+      let connected = false;
+      socket.once('connect', () => {
+        connected = true;
+        this.connections++;
+        socket.setNoDelay(true);
+        notice(`connected to ${formatAddress(this.address)}`);
+        this.options.display?.setNotice(RECEIVER_WINDOW, null);
+        this.attach(socket);
+      });
+      socket.once('error', (error: NodeJS.ErrnoException) => {
+        if (connected) return;
+        if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') {
+          this.end('stopped', new CvchatError('CVCHAT_UNKNOWN_HOST', `No such host '${this.address.host}': check the address given to --connect`));
+        }
+        resolve(error.code === 'ECONNREFUSED' ? 'nothing listens there yet' : error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH' ? 'host unreachable' : error.message);
+      });
+      socket.once('close', () => {
+        if (connected) resolve('connected');
+      });
+    });
+  }
+
+  private attach(socket: net.Socket): void {
+    new FrameStream(socket, this.backend, { maxFrameBytes: this.maxFrameBytes, maxPixels: this.maxPixels }, this.stats, {
+      frame: (decoded) => this.onFrame(decoded),
+      control: (kind, text) => {
+        if (kind === 'BUSY') {
+          this.end('stopped', new CvchatError('CVCHAT_SENDER_BUSY', `The sender refused this viewer: ${text}`));
+        }
+      },
+      error: (error) => notice(`bad data from the sender [${error.code}]: ${error.message}; reconnecting`),
+    });
+  }
+
+  private onFrame(decoded: DecodedFrame): void {
+    this.options.onFrame?.(decoded);
+    const limit = this.options.frames;
+    if (this.options.display && !this.stopping) this.options.display.show(RECEIVER_WINDOW, decoded.frame);
+    else decoded.frame.release();
+    if (limit !== undefined && this.stats.frames >= limit) this.end('limit');
+  }
+
+  private drawHud(frame: VideoFrame): void {
+    if (!this.hud) return;
+    const { fps, p50 } = this.stats.recent;
+    const scale = Math.max(0.4, frame.height / 900);
+    const text = `${fps.toFixed(1)} fps  latency ${p50 === null ? '-' : `${p50.toFixed(0)} ms`}  dropped ${this.stats.dropped}  (h: hide)`;
+    this.backend.drawText(frame, text, 8, frame.height - 10, scale, [0, 255, 0]);
+  }
+}

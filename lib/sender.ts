@@ -1,0 +1,192 @@
+// The sender: one capture, each frame encoded once and offered to every viewer, newest frame
+// winning per viewer. Like the seed's server, it listens and lets up to --max-viewers connect.
+import net from 'node:net';
+
+import type { BackendName, CaptureSource, VideoBackend } from './backend';
+import { getBackend } from './backends';
+import type { Display } from './display';
+import { checkBoolean, checkInteger, checkNumber, CvchatError } from './errors';
+import { LatestFrameWriter } from './latest-writer';
+import { notice } from './log';
+import { checkPort, formatAddress } from './options';
+import { CapturePipeline, type EncodedFrame } from './pipeline';
+import { controlMessage, frameHead } from './protocol';
+import { openSource, pacingFps, type SourceOptions } from './source-open';
+import { captureSpec } from './video';
+
+export const SENDER_WINDOW = 'TRANSMITTING VIDEO';
+
+export interface SenderOptions extends SourceOptions {
+  host?: string;
+  port?: number;
+  quality?: number;
+  maxViewers?: number;
+  /** Stop after this many captured frames. */
+  frames?: number;
+  backend?: BackendName;
+  /** Show the preview in this display; none means headless. */
+  display?: Display;
+}
+
+interface Viewer {
+  socket: net.Socket;
+  writer: LatestFrameWriter;
+  address: string;
+}
+
+export type SenderEnd = 'quit' | 'ended' | 'limit' | 'stopped';
+
+export class Sender {
+  readonly host: string;
+  private readonly requestedPort: number;
+  private readonly quality: number;
+  private readonly maxViewers: number;
+  private readonly backend: VideoBackend;
+  private readonly viewers = new Set<Viewer>();
+  private readonly server = net.createServer();
+  private capture: CaptureSource | undefined;
+  private pipeline: CapturePipeline | undefined;
+  private droppedByViewersThatLeft = 0;
+  private stopped = false;
+
+  constructor(private readonly options: SenderOptions) {
+    this.host = options.host ?? '0.0.0.0';
+    this.requestedPort = checkPort('port', options.port ?? 9999, true);
+    this.quality = checkInteger('quality', options.quality ?? 80, 1, 100);
+    this.maxViewers = checkInteger('maxViewers', options.maxViewers ?? 5, 1, 1000);
+    if (options.frames !== undefined) checkInteger('frames', options.frames, 1, Number.MAX_SAFE_INTEGER);
+    if (options.fps !== undefined) checkNumber('fps', options.fps, 0, 1000);
+    if (options.loop !== undefined) checkBoolean('loop', options.loop);
+    if (options.source !== undefined) captureSpec({ source: options.source }); // fail fast on a bad source
+    this.backend = getBackend(options.backend ?? 'native');
+  }
+
+  get port(): number {
+    const address = this.server.address();
+    return typeof address === 'object' && address ? address.port : this.requestedPort;
+  }
+
+  get stats() {
+    return this.pipeline?.stats;
+  }
+
+  get viewerCount(): number {
+    return this.viewers.size;
+  }
+
+  /** Frames replaced before they could be sent, over all viewers. */
+  get dropped(): number {
+    let total = this.droppedByViewersThatLeft;
+    for (const viewer of this.viewers) total += viewer.writer.dropped;
+    return total;
+  }
+
+  /** Opens the source and starts listening; resolves once both are ready. */
+  async start(): Promise<void> {
+    this.capture = await openSource(this.backend, this.options);
+    try {
+      await this.listen();
+    } catch (error) {
+      await this.capture.release();
+      throw error;
+    }
+    const info = this.capture.info;
+    notice(`sending ${info.width}x${info.height} from ${info.backend} on ${formatAddress({ host: this.host, port: this.port })} (up to ${this.maxViewers} viewers)`);
+    const spec = captureSpec({ source: this.options.source ?? 0 });
+    const display = this.options.display;
+    display?.open(SENDER_WINDOW, info.width || 640, info.height || 480, 'starting...');
+    this.pipeline = new CapturePipeline(
+      this.backend,
+      this.capture,
+      {
+        fps: pacingFps(info.backend === 'test' ? 'test' : spec.kind, this.options.fps, info.fps),
+        quality: this.quality,
+        maxFrames: this.options.frames,
+        preview: display ? (frame) => display.show(SENDER_WINDOW, frame) : undefined,
+      },
+      (frame) => this.broadcast(frame),
+    );
+    display?.setNotice(SENDER_WINDOW, null);
+  }
+
+  /** Runs until the source ends, the frame limit is reached or stop() is called. */
+  async run(): Promise<SenderEnd> {
+    if (!this.pipeline) throw new CvchatError('CVCHAT_NOT_STARTED', 'Sender.run() before start()');
+    const end = await this.pipeline.run();
+    if (end === 'ended') notice('the source has ended');
+    await this.close();
+    return end;
+  }
+
+  async stop(): Promise<void> {
+    this.pipeline?.stop();
+    await this.close();
+  }
+
+  private listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException) => {
+        const where = formatAddress({ host: this.host, port: this.requestedPort });
+        if (error.code === 'EADDRINUSE') {
+          reject(new CvchatError('CVCHAT_PORT_IN_USE', `Port ${this.requestedPort} is already in use on ${this.host} (another cvchat sender?). Stop it or choose another with --port`));
+        } else if (error.code === 'EADDRNOTAVAIL') {
+          reject(new CvchatError('CVCHAT_BAD_ADDRESS', `${this.host} is not an address of this machine; use --host 0.0.0.0 to listen on all of them`));
+        } else if (error.code === 'EACCES') {
+          reject(new CvchatError('CVCHAT_PORT_DENIED', `Not allowed to listen on ${where}; ports below 1024 need root: choose --port 9999 or above`));
+        } else {
+          reject(new CvchatError('CVCHAT_LISTEN_FAILED', `Could not listen on ${where}: ${error.message}`));
+        }
+      };
+      this.server.once('error', onError);
+      this.server.listen({ host: this.host, port: this.requestedPort, backlog: this.maxViewers }, () => {
+        this.server.off('error', onError);
+        this.server.on('connection', (socket) => this.accept(socket));
+        resolve();
+      });
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    const address = formatAddress({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 });
+    socket.on('error', () => undefined); // a viewer's network error only ends that viewer
+    if (this.stopped) {
+      socket.destroy();
+      return;
+    }
+    if (this.viewers.size >= this.maxViewers) {
+      notice(`refused viewer ${address}: already ${this.viewers.size} viewers (--max-viewers ${this.maxViewers})`);
+      socket.end(controlMessage('BUSY', `the sender already has its maximum of ${this.maxViewers} viewers`));
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
+    socket.setNoDelay(true);
+    // Viewers send nothing we need; read and discard so a chatty peer cannot fill our buffers.
+    socket.on('data', () => undefined);
+    const viewer: Viewer = { socket, writer: new LatestFrameWriter(socket), address };
+    this.viewers.add(viewer);
+    notice(`viewer ${address} joined (${this.viewers.size}/${this.maxViewers})`);
+    socket.once('close', () => {
+      this.viewers.delete(viewer);
+      this.droppedByViewersThatLeft += viewer.writer.dropped;
+      if (!this.stopped) notice(`viewer ${address} left (${this.viewers.size}/${this.maxViewers})`);
+    });
+  }
+
+  private broadcast(frame: EncodedFrame): void {
+    if (this.viewers.size === 0) return;
+    const head = frameHead(frame.jpeg.length, { seq: frame.seq, captureTime: frame.captureTime, echoTime: 0, echoHoldMs: 0 });
+    const body = frame.jpeg.subarray(2);
+    for (const viewer of this.viewers) viewer.writer.offer({ head, body });
+  }
+
+  private async close(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.server.close();
+    for (const viewer of this.viewers) viewer.socket.end();
+    // Give viewers a moment to read what was sent, then make sure nothing is left open.
+    const sockets = [...this.viewers].map((v) => v.socket);
+    setTimeout(() => sockets.forEach((s) => s.destroy()), 500).unref();
+    await this.capture?.release();
+  }
+}

@@ -1,0 +1,37 @@
+// Opening the user's source, shared by sender and chat: camera 0 by default, falling back to the
+// built-in test picture (with a notice) when no camera opens and the user did not name a source.
+import type { CaptureSource, VideoBackend } from './backend';
+import { CvchatError } from './errors';
+import { notice } from './log';
+import type { BGR } from './native';
+import { captureSpec } from './video';
+
+export interface SourceOptions {
+  /** Undefined means "camera 0, else the test picture". */
+  source?: string | number;
+  width?: number;
+  height?: number;
+  fps?: number;
+  loop?: boolean;
+  label?: string;
+  color?: BGR;
+}
+
+export async function openSource(backend: VideoBackend, options: SourceOptions): Promise<CaptureSource> {
+  const spec = captureSpec({ ...options, source: options.source ?? 0 });
+  try {
+    return await backend.openCapture(spec);
+  } catch (error) {
+    if (options.source !== undefined || (error as CvchatError).code !== 'CVCHAT_CAPTURE_OPEN_FAILED') throw error;
+    notice(`no camera opened at index 0 (${(error as Error).message}); using the built-in test picture instead`);
+    return backend.openCapture(captureSpec({ ...options, source: 'test' }));
+  }
+}
+
+/** How fast to read: as asked; else the file's own rate; the test picture at 30; live sources pace themselves. */
+export function pacingFps(kind: string, requested: number | undefined, sourceFps: number): number {
+  if (requested !== undefined) return requested;
+  if (kind === 'test') return 30;
+  if (kind === 'file') return sourceFps > 0 && sourceFps <= 240 ? sourceFps : 30;
+  return 0;
+}

@@ -1,0 +1,164 @@
+// The public video API: capture, encode, decode, record and show, with every option checked here
+// (and named in the error) before native code is called once.
+import type { BackendName, CaptureSource, CaptureSpec, VideoBackend, VideoFrame } from './backend';
+import { getBackend } from './backends';
+import {
+  checkBoolean,
+  checkInteger,
+  checkNumber,
+  checkString,
+  CvchatError,
+  invalidOption,
+  withCallerStack,
+} from './errors';
+import { native, type BGR, type NativeFrame, type NativeWriter } from './native';
+import { parseSource } from './source';
+
+export type { CaptureSource, VideoFrame, BackendName, VideoBackend, CaptureSpec };
+export type ImageFormat = 'jpeg' | 'png' | 'webp';
+
+/** 8K UHD: the largest picture decode accepts unless told otherwise. */
+export const DEFAULT_MAX_PIXELS = 7680 * 4320;
+export const MAX_DIMENSION = 16384;
+
+export interface CaptureOptions {
+  /** Camera index, file, URL, GStreamer pipeline or "test". Default 0. */
+  source?: string | number;
+  width?: number;
+  height?: number;
+  fps?: number;
+  /** Files: start again at the end. */
+  loop?: boolean;
+  /** Test source: text drawn on the picture. */
+  label?: string;
+  /** Test source: colour of the bar across the top, [b, g, r]. */
+  color?: BGR;
+  backend?: BackendName;
+}
+
+function checkColor(name: string, value: unknown): BGR {
+  if (!Array.isArray(value) || value.length !== 3 || !value.every((c) => Number.isInteger(c) && c >= 0 && c <= 255)) {
+    throw invalidOption(name, 'array of three integers 0-255 [b, g, r]', value);
+  }
+  return value as BGR;
+}
+
+export function captureSpec(options: CaptureOptions = {}): CaptureSpec {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'object', options);
+  const spec = parseSource(options.source ?? 0);
+  if (options.width !== undefined) spec.width = checkInteger('width', options.width, 1, MAX_DIMENSION);
+  if (options.height !== undefined) spec.height = checkInteger('height', options.height, 1, MAX_DIMENSION);
+  if (options.fps !== undefined) spec.fps = checkNumber('fps', options.fps, 0.1, 1000);
+  if (options.loop !== undefined) spec.loop = checkBoolean('loop', options.loop);
+  if (options.label !== undefined) spec.label = checkString('label', options.label);
+  if (options.color !== undefined) spec.color = checkColor('color', options.color);
+  return spec;
+}
+
+/** Opens a source off the main thread; the promise settles once the device answers. */
+export async function openCapture(options: CaptureOptions = {}): Promise<CaptureSource> {
+  const spec = captureSpec(options);
+  return getBackend(options.backend ?? 'native').openCapture(spec);
+}
+
+export interface EncodeOptions {
+  format?: ImageFormat;
+  /** JPEG and WebP: 1-100 (default 80). PNG: compression level 0-9 (default 3). */
+  quality?: number;
+}
+
+function assertFrame(frame: unknown): asserts frame is NativeFrame {
+  if (typeof frame !== 'object' || frame === null || !('released' in frame) || !('toBuffer' in frame)) {
+    throw invalidOption('frame', 'Frame', frame);
+  }
+  if ((frame as NativeFrame).released) throw new CvchatError('CVCHAT_FRAME_RELEASED', 'The frame was already released');
+}
+
+export async function encode(frame: VideoFrame, options: EncodeOptions = {}): Promise<Buffer> {
+  assertFrame(frame);
+  const format = options.format ?? 'jpeg';
+  if (format !== 'jpeg' && format !== 'png' && format !== 'webp') {
+    throw invalidOption('format', "one of 'jpeg', 'png', 'webp'", format);
+  }
+  const quality =
+    format === 'png'
+      ? checkInteger('quality', options.quality ?? 3, 0, 9)
+      : checkInteger('quality', options.quality ?? 80, 1, 100);
+  return withCallerStack(() => native().encode(frame, format, quality));
+}
+
+export interface DecodeOptions {
+  /** Refuse images whose header declares more pixels than this (default 8K UHD). */
+  maxPixels?: number;
+  /** 3 for BGR (default), 1 for grey, 4 to keep alpha. */
+  channels?: 1 | 3 | 4;
+}
+
+export async function decode(bytes: Buffer, options: DecodeOptions = {}): Promise<VideoFrame> {
+  if (!Buffer.isBuffer(bytes)) throw invalidOption('bytes', 'Buffer', bytes);
+  if (bytes.length === 0) throw new CvchatError('CVCHAT_DECODE_FAILED', 'Cannot decode an empty buffer');
+  const maxPixels = checkInteger('maxPixels', options.maxPixels ?? DEFAULT_MAX_PIXELS, 1, 2 ** 31);
+  const channels = options.channels ?? 3;
+  if (channels !== 1 && channels !== 3 && channels !== 4) throw invalidOption('channels', '1, 3 or 4', channels);
+  return withCallerStack(() => native().decode(bytes, maxPixels, channels));
+}
+
+/** The dimensions an encoded image declares, or null when it is not JPEG, PNG or WebP. */
+export function probeImage(bytes: Buffer): { format: string; width: number; height: number } | null {
+  if (!Buffer.isBuffer(bytes)) throw invalidOption('bytes', 'Buffer', bytes);
+  return native().probeImage(bytes);
+}
+
+/** A frame from raw pixels (BGR, grey or BGRA, row after row); the pixels are copied. */
+export function frameFromPixels(pixels: Buffer, width: number, height: number, channels: 1 | 3 | 4 = 3): VideoFrame {
+  if (!Buffer.isBuffer(pixels)) throw invalidOption('pixels', 'Buffer', pixels);
+  checkInteger('width', width, 1, MAX_DIMENSION);
+  checkInteger('height', height, 1, MAX_DIMENSION);
+  if (channels !== 1 && channels !== 3 && channels !== 4) throw invalidOption('channels', '1, 3 or 4', channels);
+  if (pixels.length !== width * height * channels) {
+    throw invalidOption('pixels', `Buffer of ${width * height * channels} bytes (${width}x${height}x${channels})`, `${pixels.length} bytes`);
+  }
+  return native().Frame.fromBuffer(pixels, width, height, channels);
+}
+
+/** A copy of the frame's pixels, row after row. */
+export function framePixels(frame: VideoFrame): Buffer {
+  assertFrame(frame);
+  return frame.toBuffer();
+}
+
+export interface WriterOptions {
+  width: number;
+  height: number;
+  fps?: number;
+  /** Four-character codec code; MJPG suits .avi, mp4v suits .mp4. */
+  fourcc?: string;
+}
+
+export interface VideoWriter {
+  write(frame: VideoFrame): Promise<void>;
+  release(): Promise<void>;
+}
+
+export async function openVideoWriter(path: string, options: WriterOptions): Promise<VideoWriter> {
+  checkString('path', path);
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'object', options);
+  const width = checkInteger('width', options.width, 1, MAX_DIMENSION);
+  const height = checkInteger('height', options.height, 1, MAX_DIMENSION);
+  const fps = checkNumber('fps', options.fps ?? 30, 0.1, 1000);
+  const fourcc = options.fourcc ?? 'MJPG';
+  if (typeof fourcc !== 'string' || fourcc.length !== 4) throw invalidOption('fourcc', 'four-character string', fourcc);
+  const writer: NativeWriter = await withCallerStack(() => native().VideoWriter.open(path, fourcc, fps, width, height));
+  return {
+    write: (frame) => {
+      assertFrame(frame);
+      return withCallerStack(() => writer.write(frame));
+    },
+    release: () => withCallerStack(() => writer.release()),
+  };
+}
+
+/** Why no window can be shown here, or null when one can. */
+export function displayProblem(): string | null {
+  return native().displayProblem();
+}
