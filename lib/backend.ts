@@ -53,6 +53,7 @@ export interface VideoBackend {
   resize(frame: VideoFrame, width: number, height: number): VideoFrame;
   /** Main thread only. Throws CVCHAT_NO_DISPLAY where no window can be shown. */
   imshow(title: string, frame: VideoFrame): void;
+  moveWindow(title: string, x: number, y: number): void;
   /** Polls the GUI for up to delayMs; the key code or -1. */
   waitKey(delayMs: number): number;
   destroyWindow(title: string): void;

@@ -2,6 +2,8 @@
 // process: it shows the newest frame of each, draws overlays, and polls keys with waitKey(1) a
 // few hundred times a second, so q works even when no frames arrive. Frames come from pool
 // threads through show(); a frame that was never shown because a newer one came is released.
+import fs from 'node:fs';
+
 import type { VideoBackend, VideoFrame } from './backend';
 import type { BGR } from './native';
 
@@ -27,6 +29,8 @@ interface WindowState {
   overlay: ((frame: VideoFrame) => void) | null;
   dirty: boolean;
   everShown: boolean;
+  /** Where to place the window; with no window manager (Xvfb) windows would otherwise stack. */
+  position: { x: number; y: number } | null;
 }
 
 export class Display {
@@ -37,12 +41,27 @@ export class Display {
   constructor(
     private readonly backend: VideoBackend,
     private readonly events: DisplayEvents,
-  ) {}
+  ) {
+    // Qt warns on every start without it; this is the folder it would fall back to anyway.
+    if (!process.env.XDG_RUNTIME_DIR && typeof process.getuid === 'function') {
+      const dir = `/tmp/runtime-${process.getuid()}`;
+      try {
+        fs.mkdirSync(dir, { mode: 0o700, recursive: true });
+        process.env.XDG_RUNTIME_DIR = dir;
+      } catch {
+        // Qt will say so itself.
+      }
+    }
+  }
 
   /** Opens a window at once, with `notice` on a dark placeholder until the first frame. */
   open(title: string, width: number, height: number, notice: string | null = null): void {
+    // Side by side: each new window starts where the previous ones end.
+    let x = 0;
+    for (const window of this.windows.values()) x += window.width + 16;
     this.windows.set(title, {
       title, width, height, pending: null, shown: null, notice, overlay: null, dirty: true, everShown: false,
+      position: { x, y: 0 },
     });
     if (!this.timer) this.tick();
   }
@@ -126,6 +145,10 @@ export class Display {
     }
     if (window.notice) this.drawNotice(frame, window.notice);
     this.backend.imshow(window.title, frame);
+    if (window.position) {
+      this.backend.moveWindow(window.title, window.position.x, window.position.y);
+      window.position = null;
+    }
     window.everShown = true;
     if (temporary) frame.release();
   }

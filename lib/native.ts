@@ -57,6 +57,7 @@ export interface NativeAddon {
   decode(bytes: Buffer, maxPixels: number, channels: number): Promise<NativeFrame>;
   probeImage(bytes: Buffer): { format: string; width: number; height: number } | null;
   imshow(title: string, frame: NativeFrame): void;
+  moveWindow(title: string, x: number, y: number): void;
   waitKey(delayMs: number): number;
   windowVisible(title: string): boolean;
   destroyWindow(title: string): void;

@@ -157,6 +157,7 @@ export class Receiver {
     const { fps, p50 } = this.stats.recent;
     const scale = Math.max(0.4, frame.height / 900);
     const text = `${fps.toFixed(1)} fps  latency ${p50 === null ? '-' : `${p50.toFixed(0)} ms`}  dropped ${this.stats.dropped}  (h: hide)`;
-    this.backend.drawText(frame, text, 8, frame.height - 10, scale, [0, 255, 0]);
+    // Below the top tenth of the picture, clear of the test source's bar and its text at the bottom.
+    this.backend.drawText(frame, text, 8, Math.round(frame.height * 0.1 + 24 * scale), scale, [0, 255, 0]);
   }
 }

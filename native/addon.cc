@@ -19,7 +19,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(new AddonData());
   // OpenCV's own warnings (e.g. each camera index it probes) would drown our errors, which say
   // what failed and how to fix it. CVCHAT_OPENCV_LOG=1 brings them back for debugging.
-  if (!std::getenv("CVCHAT_OPENCV_LOG")) cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_ERROR);
+  if (!std::getenv("CVCHAT_OPENCV_LOG")) cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
   Frame::Init(env, exports);
   Capture::Init(env, exports);
   VideoWriter::Init(env, exports);

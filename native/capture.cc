@@ -138,10 +138,6 @@ Napi::Value Capture::Read(const Napi::CallbackInfo& info) {
   return RunAsync(
       env, "cvchat.capture.read",
       [state, frame] {
-        struct Done {
-          CaptureState& s;
-          ~Done() { s.reading = false; }
-        } done{*state};
         std::lock_guard<std::mutex> lock(state->mutex);
         if (state->closed) throw CodedError{"CVCHAT_CAPTURE_CLOSED", "The capture was released during read()"};
         if (state->test) {
@@ -158,7 +154,9 @@ Napi::Value Capture::Read(const Napi::CallbackInfo& info) {
         if (frame->empty()) return env.Null();
         return Frame::New(env, *frame);
       },
-      {Value()});
+      {Value()},
+      // Cleared on the main thread as the promise settles, so "one read in flight" holds exactly.
+      [state] { state->reading = false; });
 }
 
 Napi::Value Capture::Release(const Napi::CallbackInfo& info) {

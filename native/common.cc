@@ -19,11 +19,12 @@ namespace {
 class PromiseWorker : public Napi::AsyncWorker {
  public:
   PromiseWorker(Napi::Env env, const char* name, std::function<void()> work,
-                ToJs toJs)
+                ToJs toJs, std::function<void()> settled)
       : Napi::AsyncWorker(env, name),
         deferred_(Napi::Promise::Deferred::New(env)),
         work_(std::move(work)),
-        toJs_(std::move(toJs)) {}
+        toJs_(std::move(toJs)),
+        settled_(std::move(settled)) {}
 
   Napi::Promise Promise() const { return deferred_.Promise(); }
 
@@ -49,6 +50,7 @@ class PromiseWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
+    if (settled_) settled_();
     try {
       std::vector<Napi::Object> kept;
       for (auto& ref : kept_) kept.push_back(ref.Value());
@@ -59,6 +61,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   }
 
   void OnError(const Napi::Error& error) override {
+    if (settled_) settled_();
     Napi::Object value = error.Value();
     value.Set("code", Napi::String::New(Env(), code_));
     deferred_.Reject(value);
@@ -68,6 +71,7 @@ class PromiseWorker : public Napi::AsyncWorker {
   Napi::Promise::Deferred deferred_;
   std::function<void()> work_;
   ToJs toJs_;
+  std::function<void()> settled_;
   std::vector<Napi::ObjectReference> kept_;
   std::string code_ = "CVCHAT_NATIVE_ERROR";
 };
@@ -75,8 +79,8 @@ class PromiseWorker : public Napi::AsyncWorker {
 }  // namespace
 
 Napi::Promise RunAsync(Napi::Env env, const char* name, std::function<void()> work, ToJs toJs,
-                       const std::vector<Napi::Object>& keepAlive) {
-  auto* worker = new PromiseWorker(env, name, std::move(work), std::move(toJs));
+                       const std::vector<Napi::Object>& keepAlive, std::function<void()> settled) {
+  auto* worker = new PromiseWorker(env, name, std::move(work), std::move(toJs), std::move(settled));
   for (const auto& value : keepAlive) worker->Keep(value);
   Napi::Promise promise = worker->Promise();
   worker->Queue();

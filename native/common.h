@@ -38,8 +38,9 @@ using ToJs = std::function<Napi::Value(Napi::Env env, const std::vector<Napi::Ob
 // Runs `work` on the libuv pool and settles a promise with `toJs(...)` afterwards. `work` may throw
 // CodedError, cv::Exception or std::exception; each becomes a rejected promise with a code.
 // Objects in `keepAlive` (input Buffers, the handle itself) stay referenced until the work is done.
+// `settled`, when given, runs on the main thread just before the promise settles either way.
 Napi::Promise RunAsync(Napi::Env env, const char* name, std::function<void()> work, ToJs toJs,
-                       const std::vector<Napi::Object>& keepAlive = {});
+                       const std::vector<Napi::Object>& keepAlive = {}, std::function<void()> settled = nullptr);
 
 // Argument checks. The TypeScript layer validates options with friendly messages; these exist only
 // so that a direct call with wrong types throws instead of crashing.

@@ -46,8 +46,18 @@ Napi::Value Imshow(const Napi::CallbackInfo& info) {
     if (!problem.empty()) ThrowCoded(env, "CVCHAT_NO_DISPLAY", problem);
     displayChecked = true;
   }
+  // Without the toolbar and status bar Qt adds by default: a chat window is for the picture.
+  cv::namedWindow(name, cv::WINDOW_AUTOSIZE | cv::WINDOW_GUI_NORMAL);
   cv::imshow(name, mat);
   return env.Undefined();
+}
+
+Napi::Value MoveWindow(const Napi::CallbackInfo& info) {
+  RequireArgs(info, 3, "moveWindow(name, x, y)");
+  std::string name = StringArg(info, 0, "name");
+  int x = IntArg(info, 1, "x"), y = IntArg(info, 2, "y");
+  if (displayChecked) cv::moveWindow(name, x, y);
+  return info.Env().Undefined();
 }
 
 Napi::Value WaitKey(const Napi::CallbackInfo& info) {
@@ -178,6 +188,7 @@ std::string DisplayProblem() {
 
 void InitWindow(Napi::Env env, Napi::Object exports) {
   exports.Set("imshow", Napi::Function::New<Imshow>(env, "imshow"));
+  exports.Set("moveWindow", Napi::Function::New<MoveWindow>(env, "moveWindow"));
   exports.Set("waitKey", Napi::Function::New<WaitKey>(env, "waitKey"));
   exports.Set("windowVisible", Napi::Function::New<WindowVisible>(env, "windowVisible"));
   exports.Set("destroyWindow", Napi::Function::New<DestroyWindow>(env, "destroyWindow"));

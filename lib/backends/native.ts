@@ -24,6 +24,7 @@ export function createNativeBackend(): VideoBackend {
     toPixels: (frame) => asNative(frame).toBuffer(),
     resize: (frame, width, height) => addon.resize(asNative(frame), width, height),
     imshow: (title, frame) => addon.imshow(title, asNative(frame)),
+    moveWindow: (title, x, y) => addon.moveWindow(title, x, y),
     waitKey: (delayMs) => addon.waitKey(delayMs),
     destroyWindow: (title) => addon.destroyWindow(title),
     windowVisible: (title) => addon.windowVisible(title),

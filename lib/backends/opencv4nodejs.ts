@@ -173,6 +173,7 @@ export function createOpencv4nodejsBackend(): VideoBackend {
       if (problem) throw new CvchatError('CVCHAT_NO_DISPLAY', problem);
       cv.imshow(title, matOf(frame));
     },
+    moveWindow: (title, x, y) => (cv as unknown as { moveWindow(t: string, x: number, y: number): void }).moveWindow(title, x, y),
     waitKey: (delayMs) => cv.waitKey(Math.max(1, delayMs)),
     destroyWindow: (title) => cv.destroyWindow(title),
     // opencv4nodejs does not expose getWindowProperty; q and Esc still end the program.
