@@ -81,6 +81,13 @@ export class Sender {
     return total;
   }
 
+  /** Bytes waiting in the process for the most backed-up viewer (newest-frame-wins keeps it near one frame). */
+  get maxViewerBacklog(): number {
+    let most = 0;
+    for (const viewer of this.viewers) most = Math.max(most, viewer.socket.writableLength);
+    return most;
+  }
+
   /** Opens the source and starts listening; resolves once both are ready. */
   async start(): Promise<void> {
     this.capture = await openSource(this.backend, this.options);

@@ -284,3 +284,18 @@ describe('memory', () => {
     assert.ok(growth < 300, `RSS grew ${growth.toFixed(1)} MB; unreleased frames were not collected`);
   });
 });
+
+describe('addon loading', () => {
+  it('loads the binary this run asked for (local build, prebuild or cmake-js build)', () => {
+    native();
+    const loaded = Object.keys(require.cache).filter((file) => file.endsWith('.node'));
+    if (process.env.CVCHAT_ADDON) {
+      assert.deepEqual(loaded, [path.resolve(process.env.CVCHAT_ADDON)]);
+    } else if (process.env.PREBUILDS_ONLY) {
+      assert.ok(loaded.length === 1 && loaded[0].includes(`${path.sep}prebuilds${path.sep}`), `loaded ${loaded}`);
+    } else {
+      assert.ok(loaded.length === 1 && loaded[0].includes(path.join('build', 'Release')), `loaded ${loaded}`);
+    }
+    assert.equal(native().opencvVersion.split('.')[0], '4');
+  });
+});

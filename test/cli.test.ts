@@ -1,0 +1,161 @@
+// The commands as a user runs them: separate processes, real windows under Xvfb, keys from xdotool.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+
+import {
+  closeTo,
+  execFileP,
+  exitWithin,
+  findWindow,
+  freePort,
+  runCli,
+  screenshot,
+  startXvfb,
+  statsLines,
+  waitFor,
+  type Xvfb,
+} from './helpers';
+
+const ORANGE: [number, number, number] = [0, 140, 255]; // the test source's default bar (BGR)
+
+function headless(): NodeJS.ProcessEnv {
+  return { DISPLAY: '', WAYLAND_DISPLAY: '', QT_QPA_PLATFORM: '' };
+}
+
+/**
+ * Waits until the window shows the test picture: the orange bar on top, and not the placeholder.
+ * Xvfb has no window manager, so windows of separate processes open on top of each other; the
+ * window is first moved to `x` (as a user would drag it) so that the grab sees only it.
+ */
+async function expectPicture(display: string, title: string, x = 0) {
+  const id = await findWindow(display, title);
+  await execFileP('xdotool', ['windowmove', id, String(x), '0'], { env: { ...process.env, DISPLAY: display } });
+  const shot = await waitFor(`the picture in "${title}"`, async () => {
+    const s = await screenshot(display, id);
+    const bar = s.mean(10, 5, s.width - 20, 10);
+    return s.width >= 640 && closeTo(bar, ORANGE, 25) ? s : undefined;
+  });
+  return { id, shot };
+}
+
+describe('sender and receiver in real windows', () => {
+  let xvfb: Xvfb;
+  before(async () => {
+    xvfb = await startXvfb();
+  });
+  after(() => xvfb?.stop());
+
+  it('show live video in both windows, and q ends each with status 0', async () => {
+    const port = await freePort();
+    const env = { ...headless(), DISPLAY: xvfb.display };
+    const sender = runCli(['sender', '--source', 'test', '--port', String(port), '--host', '127.0.0.1'], env);
+    const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--stats'], env);
+    const tx = await expectPicture(xvfb.display, 'TRANSMITTING VIDEO');
+    const rx = await expectPicture(xvfb.display, 'RECEIVING VIDEO', 700);
+    // The picture moves: two screenshots of the receiver differ.
+    const later = await waitFor('a newer frame', async () => {
+      const s = await screenshot(xvfb.display, rx.id);
+      return s.pixels.equals(rx.shot.pixels) ? undefined : s;
+    });
+    assert.ok(later);
+    const x = { env: { ...process.env, DISPLAY: xvfb.display } };
+    await execFileP('xdotool', ['key', '--window', rx.id, 'q'], x);
+    assert.equal(await exitWithin(receiver, 10_000), 0, receiver.stderr());
+    const final = statsLines(receiver.stdout()).find((l) => l.final);
+    assert.ok(final && final.frames > 0, 'the receiver printed its final stats');
+    await execFileP('xdotool', ['key', '--window', tx.id, 'q'], x);
+    assert.equal(await exitWithin(sender, 10_000), 0, sender.stderr());
+    assert.match(sender.stderr(), /viewer .* joined/);
+  });
+
+  it('npm start (demo) shows both windows and Esc ends it', async () => {
+    const demo = runCli(['--source', 'test'], { ...headless(), DISPLAY: xvfb.display });
+    await expectPicture(xvfb.display, 'TRANSMITTING VIDEO');
+    const rx = await expectPicture(xvfb.display, 'RECEIVING VIDEO', 700);
+    await execFileP('xdotool', ['key', '--window', rx.id, 'Escape'], { env: { ...process.env, DISPLAY: xvfb.display } });
+    assert.equal(await exitWithin(demo, 10_000), 0, demo.stderr());
+  });
+
+  it('a receiver window keeps answering q while no sender is up', async () => {
+    const port = await freePort();
+    const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`], { ...headless(), DISPLAY: xvfb.display });
+    const id = await findWindow(xvfb.display, 'RECEIVING VIDEO');
+    await waitFor('the waiting notice', () => (receiver.stderr().includes('waiting for the sender') ? true : undefined));
+    await execFileP('xdotool', ['key', '--window', id, 'q'], { env: { ...process.env, DISPLAY: xvfb.display } });
+    assert.equal(await exitWithin(receiver, 10_000), 0);
+  });
+});
+
+describe('commands without a display', () => {
+  it('run headless, say so, and stop after --frames with status 0', async () => {
+    const port = await freePort();
+    const sender = runCli(['sender', '--source', 'test', '--port', String(port), '--stats'], headless());
+    const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--frames', '15', '--stats'], headless());
+    assert.equal(await exitWithin(receiver, 20_000), 0, receiver.stderr());
+    assert.match(receiver.stderr(), /running without a window: .*DISPLAY is not set/);
+    const lines = statsLines(receiver.stdout());
+    const final = lines.find((l) => l.final);
+    assert.equal(final?.role, 'receiver');
+    assert.equal(final?.frames, 15);
+    for (const key of ['fps', 'kbps', 'bytesPerFrame', 'dropped']) assert.equal(typeof final?.[key], 'number', key);
+    assert.ok(final.latencyMs.p50 >= 0 && final.latencyMs.p99 >= final.latencyMs.p50);
+    sender.child.kill('SIGTERM');
+    assert.equal(await exitWithin(sender, 10_000), 0, 'SIGTERM ends the sender cleanly');
+    assert.ok(statsLines(sender.stdout()).some((l) => l.role === 'sender' && l.final));
+  });
+
+  it('a sender with --frames stops by itself', async () => {
+    const port = await freePort();
+    const sender = runCli(['sender', '--source', 'test', '--port', String(port), '--frames', '10', '--fps', '100'], headless());
+    assert.equal(await exitWithin(sender, 15_000), 0);
+  });
+
+  it('say what is wrong with an option and exit 2', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['sender', '--port', 'eighty'], /Expected whole number for --port but received 'eighty'/],
+      [['sender', '--port', '70000'], /integer between 0 and 65535 for port/],
+      [['sender', '--quality', '0', '--source', 'test'], /for quality/],
+      [['sender', '--size', 'big'], /WIDTHxHEIGHT/],
+      [['receiver', '--connect', 'nowhere'], /HOST:PORT for --connect/],
+      [['sender', '--bogus'], /Unknown option '--bogus'/],
+      [['sender', '--backend', 'gpu'], /'native' or 'opencv4nodejs' for --backend/],
+    ];
+    for (const [args, message] of cases) {
+      const run = runCli(args, headless());
+      assert.equal(await exitWithin(run, 10_000), 2, args.join(' '));
+      assert.match(run.stderr(), message);
+    }
+    const unknown = runCli(['party'], headless());
+    assert.equal(await exitWithin(unknown, 10_000), 2);
+    assert.match(unknown.stderr(), /unknown command 'party'/);
+  });
+
+  it('explains a port in use and a missing file, exiting 1', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    const busy = runCli(['sender', '--source', 'test', '--host', '127.0.0.1', '--port', String(port)], headless());
+    assert.equal(await exitWithin(busy, 10_000), 1);
+    assert.match(busy.stderr(), new RegExp(`Port ${port} is already in use.*--port`));
+    blocker.close();
+    const missing = runCli(['sender', '--source', '/nope/clip.mp4'], headless());
+    assert.equal(await exitWithin(missing, 10_000), 1);
+    assert.match(missing.stderr(), /No such video file: '\/nope\/clip.mp4'/);
+  });
+
+  it('falls back to the test picture when no camera opens', async () => {
+    const port = await freePort();
+    const sender = runCli(['sender', '--port', String(port), '--frames', '3'], headless());
+    assert.equal(await exitWithin(sender, 15_000), 0);
+    assert.match(sender.stderr(), /no camera opened at index 0.*using the built-in test picture/);
+  });
+
+  it('prints help for every command', async () => {
+    for (const command of ['sender', 'receiver', 'demo']) {
+      const run = runCli([command, '--help'], headless());
+      assert.equal(await exitWithin(run, 10_000), 0);
+      assert.match(run.stdout(), new RegExp(`Usage: npm start ${command === 'demo' ? '\\[demo\\]' : command}`));
+    }
+  });
+});

@@ -1,0 +1,188 @@
+// Sender and receiver end to end on loopback: real sockets, real capture and codecs.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+
+import type { DecodedFrame } from '../lib/frame-stream';
+import { lengthHeader } from '../lib/protocol';
+import { Receiver } from '../lib/receiver';
+import { Sender } from '../lib/sender';
+import { framePixels, openCapture, openVideoWriter } from '../lib/video';
+import { freePort, sleep, tempDir, waitFor } from './helpers';
+
+async function startSender(options: ConstructorParameters<typeof Sender>[0]) {
+  const sender = new Sender({ host: '127.0.0.1', port: 0, source: 'test', width: 320, height: 240, ...options });
+  await sender.start();
+  const done = sender.run();
+  return { sender, done };
+}
+
+function receive(port: number, frames: number, onFrame?: (d: DecodedFrame) => void) {
+  const receiver = new Receiver({ connect: { host: '127.0.0.1', port }, frames, onFrame });
+  return { receiver, done: receiver.run() };
+}
+
+describe('sender to receiver on loopback', () => {
+  it('streams the test source with metadata, in order, pixels intact', async () => {
+    const { sender, done } = await startSender({ color: [0, 0, 255] });
+    const seqs: number[] = [];
+    const latencies: number[] = [];
+    let bar: number[] = [];
+    const r = receive(sender.port, 20, (d) => {
+      seqs.push(d.meta!.seq);
+      latencies.push(d.latencyMs!);
+      bar = [...framePixels(d.frame).subarray(0, 3)];
+    });
+    assert.equal(await r.done, 'limit');
+    await sender.stop();
+    await done;
+    assert.equal(seqs.length, 20);
+    assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]), `sequence numbers increase: ${seqs}`);
+    assert.ok(latencies.every((l) => l >= 0 && l < 1000), `latencies ${latencies}`);
+    assert.ok(bar[2] > 240 && bar[0] < 15 && bar[1] < 15, `the red bar arrived: ${bar}`);
+  });
+
+  it('streams a video file and ends when the file does', async () => {
+    const file = path.join(tempDir(), 'clip.avi');
+    const writer = await openVideoWriter(file, { width: 320, height: 240, fps: 100 });
+    const source = await openCapture({ source: 'test', width: 320, height: 240 });
+    for (let i = 0; i < 40; i++) {
+      const frame = (await source.read())!;
+      await writer.write(frame);
+      frame.release();
+    }
+    await writer.release();
+    await source.release();
+    // Hold the sender until a viewer is there, so every frame of the file has someone to go to.
+    const sender = new Sender({ host: '127.0.0.1', port: 0, source: file });
+    await sender.start();
+    const r = receive(sender.port, 1000);
+    await waitFor('viewer', () => (sender.viewerCount === 1 ? true : undefined));
+    assert.equal(await sender.run(), 'ended');
+    await waitFor('frames', () => (r.receiver.stats.frames >= 30 ? true : undefined));
+    r.receiver.stop();
+    await r.done;
+  });
+
+  it('serves several receivers, one joining late and one leaving, each undisturbed', async () => {
+    const { sender, done } = await startSender({});
+    const a = receive(sender.port, 60);
+    const b = receive(sender.port, 10);
+    assert.equal(await b.done, 'limit'); // b leaves
+    const c = receive(sender.port, 20); // c joins late
+    assert.equal(await c.done, 'limit');
+    assert.equal(await a.done, 'limit');
+    assert.equal(a.receiver.stats.dropped, 0);
+    await sender.stop();
+    await done;
+  });
+
+  it('refuses a viewer beyond --max-viewers with a clear message', async () => {
+    const { sender, done } = await startSender({ maxViewers: 1 });
+    const first = receive(sender.port, 1000);
+    await waitFor('first viewer', () => (sender.viewerCount === 1 ? true : undefined));
+    const second = new Receiver({ connect: { host: '127.0.0.1', port: sender.port } });
+    await assert.rejects(second.run(), { code: 'CVCHAT_SENDER_BUSY', message: /maximum of 1 viewers/ });
+    assert.ok(first.receiver.stats.frames > 0 || (await waitFor('frames', () => (first.receiver.stats.frames > 0 ? true : undefined))));
+    first.receiver.stop();
+    await first.done;
+    await sender.stop();
+    await done;
+  });
+
+  it('drops frames for a viewer that stops reading while a fast one keeps full rate', async () => {
+    const { sender, done } = await startSender({ width: 1280, height: 720, fps: 30, quality: 95 });
+    const stalled = net.connect(sender.port, '127.0.0.1');
+    stalled.pause(); // never reads: the kernel buffers fill, then the sender must drop
+    await new Promise((resolve) => stalled.once('connect', resolve));
+    const fast = receive(sender.port, 10_000);
+    let worstBacklog = 0;
+    const started = Date.now();
+    while (Date.now() - started < 6000) {
+      worstBacklog = Math.max(worstBacklog, sender.maxViewerBacklog);
+      await sleep(20);
+    }
+    const frameBytes = (sender.stats!.bytes / sender.stats!.frames) | 0;
+    const fastFrames = fast.receiver.stats.frames;
+    fast.receiver.stop();
+    await fast.done;
+    stalled.destroy();
+    await sender.stop();
+    await done;
+    assert.ok(sender.dropped > 20, `the stalled viewer's old frames were dropped (${sender.dropped})`);
+    assert.ok(worstBacklog <= 3 * frameBytes, `backlog ${worstBacklog} bytes stayed within a few frames of ${frameBytes}`);
+    assert.ok(fastFrames >= 6 * 30 * 0.7, `the fast viewer kept its rate: ${fastFrames} frames in 6 s`);
+  });
+
+  it('reconnects when the sender restarts on the same port', async () => {
+    const port = await freePort();
+    const first = await startSender({ port });
+    const r = receive(port, 100_000);
+    await waitFor('frames from the first sender', () => (r.receiver.stats.frames >= 5 ? true : undefined));
+    await first.sender.stop();
+    await first.done;
+    const before = r.receiver.stats.frames;
+    await sleep(500);
+    const second = await startSender({ port, color: [0, 255, 0] });
+    await waitFor('frames from the second sender', () => (r.receiver.stats.frames >= before + 5 ? true : undefined));
+    r.receiver.stop();
+    await r.done;
+    await second.sender.stop();
+    await second.done;
+  });
+
+  it('waits for a sender that is not up yet', async () => {
+    const port = await freePort();
+    const r = receive(port, 5);
+    await sleep(1200);
+    const { sender, done } = await startSender({ port });
+    assert.equal(await r.done, 'limit');
+    await sender.stop();
+    await done;
+  });
+
+  it('closes a connection that sends garbage and keeps serving', async () => {
+    const server = net.createServer((socket) => {
+      socket.write(Buffer.concat([lengthHeader(5), Buffer.from('hello')]));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const receiver = new Receiver({ connect: { host: '127.0.0.1', port }, frames: 1 });
+    const running = receiver.run();
+    await sleep(1500);
+    receiver.stop();
+    assert.equal(await running, 'stopped');
+    assert.equal(receiver.stats.frames, 0);
+    server.close();
+  });
+
+  it('refuses an oversize frame declaration from a rogue sender without allocating it', async () => {
+    let closed = false;
+    const server = net.createServer((socket) => {
+      socket.write(lengthHeader(2 ** 40));
+      socket.on('close', () => (closed = true));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const rss = process.memoryUsage().rss;
+    const receiver = new Receiver({ connect: { host: '127.0.0.1', port } });
+    const running = receiver.run();
+    await waitFor('the receiver to hang up', () => (closed ? true : undefined));
+    receiver.stop();
+    await running;
+    server.close();
+    assert.ok(process.memoryUsage().rss - rss < 100e6);
+  });
+
+  it('encodes each frame once for all viewers', async () => {
+    const { sender, done } = await startSender({});
+    const receivers = [receive(sender.port, 15), receive(sender.port, 15), receive(sender.port, 15)];
+    await Promise.all(receivers.map((r) => r.done));
+    const encoded = sender.stats!.frames;
+    await sender.stop();
+    await done;
+    const delivered = receivers.reduce((n, r) => n + r.receiver.stats.frames, 0);
+    assert.ok(delivered >= 45 && encoded < delivered, `encoded ${encoded} frames for ${delivered} deliveries`);
+  });
+});
