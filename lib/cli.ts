@@ -10,6 +10,7 @@ import { CvchatError, invalidOption } from './errors';
 import { notice } from './log';
 import { parseAddress, parseSize, type Address } from './options';
 import { ask, canPrompt } from './prompt';
+import { Chat } from './chat';
 import { Receiver } from './receiver';
 import { Sender } from './sender';
 import { StatsPrinter, type StreamStats } from './stats';
@@ -29,7 +30,8 @@ const SOURCE_HELP = `  --source SRC           camera index, video file, URL, GSt
   --size WxH             ask the camera for this size (test source: its size; default 640x480)
   --fps N                frames per second (default: the source's own; test 30)
   --quality Q            JPEG quality 1-100 (default 80)
-  --loop                 start a video file again at its end`;
+  --loop                 start a video file again at its end
+  --label TEXT           test source: text on the picture; its bar colour follows from it`;
 
 const HELP: Record<string, string> = {
   main: `cvchat: live video over TCP with OpenCV windows, after the classic Python socket + cv2 design.
@@ -40,8 +42,9 @@ Commands:
   demo       a sender and a receiver on this machine, both windows shown (the default)
   sender     capture and serve video to up to --max-viewers receivers
   receiver   connect to a sender and show its video
+  chat       two-way video chat: run it on both machines, each naming the other
 
-In every window: q or Esc leaves; h toggles the receiver's HUD.
+In every window: q or Esc leaves; h toggles the HUD; i toggles the chat's own-camera inset.
 Run a command with --help for its options.`,
   sender: `Usage: npm start sender [-- options]
 
@@ -61,6 +64,17 @@ Window: "RECEIVING VIDEO" (q or Esc to stop, h toggles the HUD).
   --connect HOST:PORT    the sender (default 127.0.0.1:9999)
   --max-frame-bytes N    refuse frames declared larger than this (default 33554432)
   --max-pixels N         refuse images declaring more pixels than this (default 7680x4320)
+${COMMON_HELP}`,
+  chat: `Usage: npm start chat -- --listen [HOST:]PORT --peer HOST:PORT [options]
+
+Two-way video: each side listens and calls the other, so start order does not matter. The first
+connection is kept. Window: "VIDEO CHAT", the partner large and one's own camera as an inset.
+q leaves the call on both sides (the partner sees "partner left"); a lost network reconnects.
+
+  --listen [HOST:]PORT   where to accept the partner's call (default 0.0.0.0:9999)
+  --peer HOST:PORT       the partner's --listen address (asked for on a terminal)
+  --stay                 when the partner leaves, wait for a new call instead of exiting
+${SOURCE_HELP}
 ${COMMON_HELP}`,
   demo: `Usage: npm start [demo] [-- options]
 
@@ -85,11 +99,13 @@ const SOURCE_OPTIONS: ParseArgsConfig['options'] = {
   fps: { type: 'string' },
   quality: { type: 'string' },
   loop: { type: 'boolean' },
+  label: { type: 'string' },
 };
 const OPTIONS: Record<string, ParseArgsConfig['options']> = {
   sender: { ...COMMON_OPTIONS, ...SOURCE_OPTIONS, host: { type: 'string' }, port: { type: 'string' }, 'max-viewers': { type: 'string' } },
   receiver: { ...COMMON_OPTIONS, connect: { type: 'string' }, 'max-frame-bytes': { type: 'string' }, 'max-pixels': { type: 'string' } },
   demo: { ...COMMON_OPTIONS, ...SOURCE_OPTIONS },
+  chat: { ...COMMON_OPTIONS, ...SOURCE_OPTIONS, listen: { type: 'string' }, peer: { type: 'string' }, stay: { type: 'boolean' } },
 };
 
 function integer(values: Values, name: string): number | undefined {
@@ -122,6 +138,7 @@ function sourceOptions(values: Values) {
     fps: decimal(values, 'fps'),
     quality: integer(values, 'quality'),
     loop: values.loop === true ? true : undefined,
+    label: values.label as string | undefined,
   };
 }
 
@@ -225,6 +242,39 @@ async function runReceiver(values: Values): Promise<number> {
   return supervise({ stop: () => r.stop(), done: r.run() }, [{ stats: r.stats }], values, display);
 }
 
+async function runChat(values: Values): Promise<number> {
+  let listen = values.listen === undefined ? undefined : parseAddress('--listen', values.listen, '0.0.0.0');
+  let peer = values.peer === undefined ? undefined : parseAddress('--peer', values.peer);
+  if ((!listen || !peer) && canPrompt()) {
+    const questions = [];
+    if (!listen) questions.push({ text: 'Enter your IP', fallback: '0.0.0.0' }, { text: 'Enter your port', fallback: '9999' });
+    if (!peer) questions.push({ text: "Enter your partner's IP", fallback: '127.0.0.1' }, { text: "Enter your partner's port", fallback: '9999' });
+    const answers = await ask(questions);
+    if (!listen) listen = parseAddress('address', `${answers.shift()}:${answers.shift()}`);
+    if (!peer) peer = parseAddress("partner's address", `${answers.shift()}:${answers.shift()}`);
+  }
+  if (!peer) throw invalidOption('--peer', "HOST:PORT (your partner's --listen address)", undefined);
+  const backend = backendOption(values);
+  let chat: Chat | undefined;
+  const display = makeDisplay(values, backend, { quit: () => chat?.stop(), key: (k) => chat?.onKey(k) });
+  chat = new Chat({
+    ...sourceOptions(values),
+    listen,
+    peer,
+    frames: integer(values, 'frames'),
+    stay: values.stay === true,
+    backend,
+    display,
+  });
+  warnInsecure(values);
+  await chat.start();
+  const c = chat;
+  return supervise({ stop: () => c.stop(), done: c.run() }, [
+    { stats: c.sent, extra: () => ({ dropped: c.dropped }) },
+    { stats: c.received, extra: () => ({ rttMs: c.rttMs === null ? null : Math.round(c.rttMs * 100) / 100 }) },
+  ], values, display);
+}
+
 async function runDemo(values: Values): Promise<number> {
   const backend = backendOption(values);
   let stop: () => Promise<void> = async () => undefined;
@@ -255,7 +305,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const options = OPTIONS[command];
   if (!options) {
-    notice(`unknown command '${command}'. Commands: demo, sender, receiver (see --help)`);
+    notice(`unknown command '${command}'. Commands: demo, sender, receiver, chat (see --help)`);
     return 2;
   }
   let values: Values;
@@ -272,6 +322,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     if (command === 'sender') return await runSender(values);
     if (command === 'receiver') return await runReceiver(values);
+    if (command === 'chat') return await runChat(values);
     return await runDemo(values);
   } catch (error) {
     const err = error as CvchatError;

@@ -3,6 +3,7 @@ export { CvchatError } from './errors';
 export * from './video';
 export { Sender, SENDER_WINDOW, type SenderOptions } from './sender';
 export { Receiver, RECEIVER_WINDOW, type ReceiverOptions } from './receiver';
+export { Chat, CHAT_WINDOW, type ChatOptions } from './chat';
 export { FrameReader, frameHead, lengthHeader, readFrameMeta, type FrameMeta } from './protocol';
 export { getBackend } from './backends';
 export { Display } from './display';

@@ -160,9 +160,11 @@ export class FrameReader {
 /**
  * A few end-of-session notices travel as length-prefixed text payloads starting "CVCHAT:", which
  * cannot be mistaken for an image (JPEG starts FF D8). BUSY: the sender has its maximum of viewers.
- * BYE: the partner is leaving on purpose, as opposed to a lost network.
+ * BYE: the partner is leaving on purpose, as opposed to a lost network. HELLO (chat only) opens
+ * each connection with a random nonce, so that two sides that dialled each other at once keep the
+ * same one of the two connections.
  */
-export type ControlKind = 'BUSY' | 'BYE';
+export type ControlKind = 'BUSY' | 'BYE' | 'HELLO';
 const CONTROL_PREFIX = Buffer.from('CVCHAT:', 'latin1');
 
 export function controlMessage(kind: ControlKind, text = ''): Buffer {

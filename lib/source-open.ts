@@ -17,7 +17,17 @@ export interface SourceOptions {
   color?: BGR;
 }
 
+/** A bright bar colour of the test picture, derived from its label so two sides look different. */
+export function labelColor(label: string): BGR {
+  let hash = 2166136261;
+  for (const char of label) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619) >>> 0;
+  const hue = (hash % 360) / 60;
+  const ramp = (offset: number) => Math.round(255 * Math.max(0, Math.min(1, Math.abs(((hue + offset) % 6) - 3) - 1)));
+  return [ramp(4), ramp(2), ramp(0)];
+}
+
 export async function openSource(backend: VideoBackend, options: SourceOptions): Promise<CaptureSource> {
+  if (options.label !== undefined && options.color === undefined) options = { ...options, color: labelColor(options.label) };
   const spec = captureSpec({ ...options, source: options.source ?? 0 });
   try {
     return await backend.openCapture(spec);
