@@ -120,6 +120,8 @@ describe('commands without a display', () => {
       [['receiver', '--connect', 'nowhere'], /HOST:PORT for --connect/],
       [['sender', '--bogus'], /Unknown option '--bogus'/],
       [['sender', '--backend', 'gpu'], /'native' or 'opencv4nodejs' for --backend/],
+      [['chat', '--listen', '9999'], /HOST:PORT \(your partner's --listen address\) for --peer/],
+      [['chat', '--peer', 'host'], /HOST:PORT for --peer/],
     ];
     for (const [args, message] of cases) {
       const run = runCli(args, headless());
@@ -151,8 +153,17 @@ describe('commands without a display', () => {
     assert.match(sender.stderr(), /no camera opened at index 0.*using the built-in test picture/);
   });
 
+  it('lists the likely causes and fixes when the addon does not load', async () => {
+    const run = runCli(['sender', '--source', 'test'], { ...headless(), CVCHAT_ADDON: '/nonexistent/cvchat.node' });
+    assert.equal(await exitWithin(run, 10_000), 1);
+    assert.match(run.stderr(), /native addon did not load/);
+    assert.match(run.stderr(), /npm install/);
+    assert.match(run.stderr(), /apt-get install libopencv-dev/);
+    assert.match(run.stderr(), /CVCHAT_ADDON_LOAD_FAILED/);
+  });
+
   it('prints help for every command', async () => {
-    for (const command of ['sender', 'receiver', 'demo']) {
+    for (const command of ['sender', 'receiver', 'chat', 'demo']) {
       const run = runCli([command, '--help'], headless());
       assert.equal(await exitWithin(run, 10_000), 0);
       assert.match(run.stdout(), new RegExp(`Usage: npm start ${command === 'demo' ? '\\[demo\\]' : command}`));
