@@ -4,6 +4,7 @@ import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 
 import {
+  cli,
   closeTo,
   execFileP,
   exitWithin,
@@ -160,6 +161,24 @@ describe('commands without a display', () => {
     assert.match(run.stderr(), /npm install/);
     assert.match(run.stderr(), /apt-get install libopencv-dev/);
     assert.match(run.stderr(), /CVCHAT_ADDON_LOAD_FAILED/);
+  });
+
+  it('asks for the address on a terminal, as the seed did, and uses the answers', async () => {
+    const port = await freePort();
+    // `script` gives the command a pseudo-terminal; the answers are typed ahead on its input.
+    const { spawn } = await import('node:child_process');
+    const child = spawn('script', ['-qc', `${process.execPath} ${cli} sender --no-window --source test --frames 10`, '/dev/null'], {
+      env: { ...process.env, ...headless() },
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stdin.end(`127.0.0.1\n${port}\n`);
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    const text = out.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+    assert.equal(code, 0, text);
+    assert.match(text, /Enter your IP \[0\.0\.0\.0\]:/);
+    assert.match(text, /Enter your port \[9999\]:/);
+    assert.match(text, new RegExp(`sending 640x480 from test on 127\\.0\\.0\\.1:${port}`));
   });
 
   it('prints help for every command', async () => {
