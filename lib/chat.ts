@@ -17,9 +17,9 @@ import { notice } from './log';
 import { checkPort, formatAddress, type Address } from './options';
 import { CapturePipeline, type EncodedFrame } from './pipeline';
 import { controlMessage, DEFAULT_MAX_FRAME_BYTES, frameHead } from './protocol';
-import { openSource, pacingFps, type SourceOptions } from './source-open';
+import { openSource, type SourceOptions } from './source-open';
 import { StreamStats } from './stats';
-import { captureSpec, DEFAULT_MAX_PIXELS } from './video';
+import { DEFAULT_MAX_PIXELS } from './video';
 
 export const CHAT_WINDOW = 'VIDEO CHAT';
 
@@ -101,7 +101,8 @@ export class Chat {
   }
 
   async start(): Promise<void> {
-    this.capture = await openSource(this.backend, this.options);
+    const opened = await openSource(this.backend, this.options);
+    this.capture = opened.capture;
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', (error: NodeJS.ErrnoException) =>
         reject(error.code === 'EADDRINUSE'
@@ -117,12 +118,11 @@ export class Chat {
     const display = this.options.display;
     display?.open(CHAT_WINDOW, info.width || 640, info.height || 480, `calling ${formatAddress(this.peer)}...`);
     display?.setOverlay(CHAT_WINDOW, (frame) => this.decorate(frame));
-    const spec = captureSpec({ source: this.options.source ?? 0 });
     this.pipeline = new CapturePipeline(
       this.backend,
       this.capture,
       {
-        fps: pacingFps(info.backend === 'test' ? 'test' : spec.kind, this.options.fps, info.fps),
+        fps: opened.fps,
         quality: this.quality,
         preview: (frame) => this.keepOwnFrame(frame),
       },

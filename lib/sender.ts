@@ -11,7 +11,7 @@ import { notice } from './log';
 import { checkPort, formatAddress } from './options';
 import { CapturePipeline, type EncodedFrame } from './pipeline';
 import { controlMessage, frameHead } from './protocol';
-import { openSource, pacingFps, type SourceOptions } from './source-open';
+import { openSource, type SourceOptions } from './source-open';
 import { captureSpec } from './video';
 
 export const SENDER_WINDOW = 'TRANSMITTING VIDEO';
@@ -90,7 +90,8 @@ export class Sender {
 
   /** Opens the source and starts listening; resolves once both are ready. */
   async start(): Promise<void> {
-    this.capture = await openSource(this.backend, this.options);
+    const opened = await openSource(this.backend, this.options);
+    this.capture = opened.capture;
     try {
       await this.listen();
     } catch (error) {
@@ -99,14 +100,13 @@ export class Sender {
     }
     const info = this.capture.info;
     notice(`sending ${info.width}x${info.height} from ${info.backend} on ${formatAddress({ host: this.host, port: this.port })} (up to ${this.maxViewers} viewers)`);
-    const spec = captureSpec({ source: this.options.source ?? 0 });
     const display = this.options.display;
     display?.open(SENDER_WINDOW, info.width || 640, info.height || 480, 'starting...');
     this.pipeline = new CapturePipeline(
       this.backend,
       this.capture,
       {
-        fps: pacingFps(info.backend === 'test' ? 'test' : spec.kind, this.options.fps, info.fps),
+        fps: opened.fps,
         quality: this.quality,
         maxFrames: this.options.frames,
         preview: display ? (frame) => display.show(SENDER_WINDOW, frame) : undefined,

@@ -26,22 +26,29 @@ export function labelColor(label: string): BGR {
   return [ramp(4), ramp(2), ramp(0)];
 }
 
-export async function openSource(backend: VideoBackend, options: SourceOptions): Promise<CaptureSource> {
+export interface OpenedSource {
+  capture: CaptureSource;
+  /** How fast to read it: as asked; else a file's own rate; the test picture at 30; 0 for live
+   * sources (cameras, streams, pipelines), which pace themselves. */
+  fps: number;
+}
+
+export async function openSource(backend: VideoBackend, options: SourceOptions): Promise<OpenedSource> {
   if (options.label !== undefined && options.color === undefined) options = { ...options, color: labelColor(options.label) };
-  const spec = captureSpec({ ...options, source: options.source ?? 0 });
+  let spec = captureSpec({ ...options, source: options.source ?? 0 });
+  let capture: CaptureSource;
   try {
-    return await backend.openCapture(spec);
+    capture = await backend.openCapture(spec);
   } catch (error) {
     if (options.source !== undefined || (error as CvchatError).code !== 'CVCHAT_CAPTURE_OPEN_FAILED') throw error;
     notice(`no camera opened at index 0 (${(error as Error).message}); using the built-in test picture instead`);
-    return backend.openCapture(captureSpec({ ...options, source: 'test' }));
+    spec = captureSpec({ ...options, source: 'test' });
+    capture = await backend.openCapture(spec);
   }
-}
-
-/** How fast to read: as asked; else the file's own rate; the test picture at 30; live sources pace themselves. */
-export function pacingFps(kind: string, requested: number | undefined, sourceFps: number): number {
-  if (requested !== undefined) return requested;
-  if (kind === 'test') return 30;
-  if (kind === 'file') return sourceFps > 0 && sourceFps <= 240 ? sourceFps : 30;
-  return 0;
+  const sourceFps = capture.info.fps;
+  let fps = 0;
+  if (options.fps !== undefined) fps = options.fps;
+  else if (spec.kind === 'test') fps = 30;
+  else if (spec.kind === 'file') fps = sourceFps > 0 && sourceFps <= 240 ? sourceFps : 30;
+  return { capture, fps };
 }
