@@ -2,6 +2,8 @@
 // node-gyp build, the prebuildify binary (PREBUILDS_ONLY=1) and the cmake-js build (CVCHAT_ADDON).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
@@ -222,6 +224,34 @@ describe('capture', () => {
     const looping = await openCapture({ source: file, loop: true });
     for (let i = 0; i < 45; i++) assert.ok(await looping.read(), `frame ${i} of a looping file`);
     await looping.release();
+  });
+
+  it('reads a video from a URL (HTTP on loopback)', async () => {
+    const file = path.join(tempDir(), 'clip.avi');
+    const writer = await openVideoWriter(file, { width: 160, height: 120, fps: 10 });
+    const source = await openCapture({ source: 'test', width: 160, height: 120 });
+    for (let i = 0; i < 8; i++) await writer.write((await source.read())!);
+    await writer.release();
+    await source.release();
+    const bytes = fs.readFileSync(file);
+    const server = http.createServer((request, response) => {
+      response.writeHead(200, { 'content-type': 'video/x-msvideo', 'content-length': bytes.length });
+      response.end(bytes);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const capture = await openCapture({ source: `http://127.0.0.1:${port}/clip.avi` });
+      let frames = 0;
+      for (let frame = await capture.read(); frame; frame = await capture.read()) {
+        assert.deepEqual([frame.width, frame.height], [160, 120]);
+        frames++;
+      }
+      assert.equal(frames, 8);
+      await capture.release();
+    } finally {
+      server.close();
+    }
   });
 
   it('says clearly when a source cannot be opened', async () => {
