@@ -28,7 +28,8 @@ interface WindowState {
   notice: string | null;
   overlay: ((frame: VideoFrame) => void) | null;
   dirty: boolean;
-  everShown: boolean;
+  /** Seen mapped on screen at least once. Until then "not visible" only means "not mapped yet". */
+  seenVisible: boolean;
   /** Where to place the window; with no window manager (Xvfb) windows would otherwise stack. */
   position: { x: number; y: number } | null;
 }
@@ -60,7 +61,7 @@ export class Display {
     let x = 0;
     for (const window of this.windows.values()) x += window.width + 16;
     this.windows.set(title, {
-      title, width, height, pending: null, shown: null, notice, overlay: null, dirty: true, everShown: false,
+      title, width, height, pending: null, shown: null, notice, overlay: null, dirty: true, seenVisible: false,
       position: { x, y: 0 },
     });
     if (!this.timer) this.tick();
@@ -112,8 +113,12 @@ export class Display {
     if (key >= 0) this.onKey(key & 0xff);
     if (this.closed) return;
     for (const window of this.windows.values()) {
-      // A window the user closed with its title-bar button counts as q.
-      if (window.everShown && !this.backend.windowVisible(window.title)) {
+      // A window the user closed with its title-bar button counts as q. Right after the first
+      // imshow a window is not mapped yet and also reads as invisible, so only a window that was
+      // seen on screen can have been closed.
+      const visible = this.backend.windowVisible(window.title);
+      if (visible) window.seenVisible = true;
+      else if (window.seenVisible) {
         this.events.quit();
         return;
       }
@@ -149,7 +154,6 @@ export class Display {
       this.backend.moveWindow(window.title, window.position.x, window.position.y);
       window.position = null;
     }
-    window.everShown = true;
     if (temporary) frame.release();
   }
 

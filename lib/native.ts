@@ -4,6 +4,7 @@
 // file (the cmake-js build is tested that way).
 import path from 'node:path';
 
+import type { CaptureSpec } from './backend';
 import { CvchatError } from './errors';
 
 export interface NativeCaptureInfo {
@@ -35,17 +36,8 @@ export interface NativeWriter {
   release(): Promise<void>;
 }
 
-export interface NativeCaptureSpec {
-  kind: 'camera' | 'file' | 'url' | 'gstreamer' | 'test';
-  index?: number;
-  location?: string;
-  width?: number;
-  height?: number;
-  fps?: number;
-  loop?: boolean;
-  label?: string;
-  color?: [number, number, number];
-}
+/** The addon takes the backend interface's capture spec as it is. */
+export type NativeCaptureSpec = CaptureSpec;
 
 export type BGR = [number, number, number];
 

@@ -3,22 +3,13 @@
 import type { CaptureSource, VideoBackend } from './backend';
 import { CvchatError } from './errors';
 import { notice } from './log';
-import type { BGR } from './native';
-import { captureSpec } from './video';
+import { captureSpec, type CaptureOptions } from './video';
 
-export interface SourceOptions {
-  /** Undefined means "camera 0, else the test picture". */
-  source?: string | number;
-  width?: number;
-  height?: number;
-  fps?: number;
-  loop?: boolean;
-  label?: string;
-  color?: BGR;
-}
+/** Capture options, where an undefined source means "camera 0, else the test picture". */
+export type SourceOptions = Omit<CaptureOptions, 'backend'>;
 
 /** A bright bar colour of the test picture, derived from its label so two sides look different. */
-export function labelColor(label: string): BGR {
+export function labelColor(label: string): [number, number, number] {
   let hash = 2166136261;
   for (const char of label) hash = Math.imul(hash ^ char.charCodeAt(0), 16777619) >>> 0;
   const hue = (hash % 360) / 60;

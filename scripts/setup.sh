@@ -46,15 +46,11 @@ if [ ! -d node_modules/node-gyp-build ] || [ ! -d node_modules/typescript ] || [
   npm install --no-audit --no-fund --loglevel=error >&2
 fi
 
-# The addon: rebuilt when a native source is newer than the binary.
+# The addon: built when missing (prebuildify removes it after packaging) or older than a source.
 addon=build/Release/cvchat.node
 if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" -print -quit 2>/dev/null)" ]; then
-  if [ ! -f "$addon" ] && [ -n "$(ls prebuilds/*/cvchat.node 2>/dev/null)" ] && [ -z "$(find native -newer "$(ls prebuilds/*/cvchat.node | head -1)" -print -quit)" ]; then
-    : # an up-to-date prebuilt binary is there; node-gyp-build will load it
-  else
-    say "building the native addon"
-    npm run --silent build:native >&2
-  fi
+  say "building the native addon"
+  npm run --silent build:native >&2
 fi
 
 # The TypeScript: recompiled when a source is newer than the last compile.

@@ -52,8 +52,14 @@ describe('sender and receiver in real windows', () => {
     const env = { ...headless(), DISPLAY: xvfb.display };
     const sender = runCli(['sender', '--source', 'test', '--port', String(port), '--host', '127.0.0.1'], env);
     const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--stats'], env);
-    const tx = await expectPicture(xvfb.display, 'TRANSMITTING VIDEO');
-    const rx = await expectPicture(xvfb.display, 'RECEIVING VIDEO', 700);
+    // Both processes open their window at the same spot: set them apart before grabbing either.
+    const describeRun = (error: Error) => {
+      throw new Error(`${error.message}\nsender: ${sender.stderr()}\nreceiver: ${receiver.stderr()}`);
+    };
+    await findWindow(xvfb.display, 'TRANSMITTING VIDEO', 30_000).catch(describeRun);
+    await findWindow(xvfb.display, 'RECEIVING VIDEO', 30_000).catch(describeRun);
+    const rx = await expectPicture(xvfb.display, 'RECEIVING VIDEO', 700).catch(describeRun);
+    const tx = await expectPicture(xvfb.display, 'TRANSMITTING VIDEO', 0).catch(describeRun);
     // The picture moves: two screenshots of the receiver differ.
     const later = await waitFor('a newer frame', async () => {
       const s = await screenshot(xvfb.display, rx.id);
@@ -81,7 +87,9 @@ describe('sender and receiver in real windows', () => {
   it('a receiver window keeps answering q while no sender is up', async () => {
     const port = await freePort();
     const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`], { ...headless(), DISPLAY: xvfb.display });
-    const id = await findWindow(xvfb.display, 'RECEIVING VIDEO');
+    const id = await findWindow(xvfb.display, 'RECEIVING VIDEO', 30_000).catch((error: Error) => {
+      throw new Error(`${error.message}; receiver exit ${receiver.child.exitCode}, stderr:\n${receiver.stderr()}`);
+    });
     await waitFor('the waiting notice', () => (receiver.stderr().includes('waiting for the sender') ? true : undefined));
     await execFileP('xdotool', ['key', '--window', id, 'q'], { env: { ...process.env, DISPLAY: xvfb.display } });
     assert.equal(await exitWithin(receiver, 10_000), 0);

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { decode, framePixels } from '../lib/video';
+import { decode, framePixels, openCapture, openVideoWriter } from '../lib/video';
 
 export const execFileP = promisify(execFile);
 export const root = path.resolve(__dirname, '..', '..');
@@ -161,4 +161,19 @@ export function statsLines(stdout: string): Array<Record<string, any>> {
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line));
+}
+
+/** Records `frames` frames of the test source to an MJPG .avi file and returns its path. */
+export async function writeTestClip(frames: number, width: number, height: number, fps: number): Promise<string> {
+  const file = path.join(tempDir(), 'clip.avi');
+  const writer = await openVideoWriter(file, { width, height, fps, fourcc: 'MJPG' });
+  const source = await openCapture({ source: 'test', width, height });
+  for (let i = 0; i < frames; i++) {
+    const frame = (await source.read())!;
+    await writer.write(frame);
+    frame.release();
+  }
+  await writer.release();
+  await source.release();
+  return file;
 }

@@ -15,11 +15,10 @@ import {
   frameFromPixels,
   framePixels,
   openCapture,
-  openVideoWriter,
   probeImage,
   type VideoFrame,
 } from '../lib/video';
-import { tempDir } from './helpers';
+import { tempDir, writeTestClip } from './helpers';
 
 function psnr(a: Buffer, b: Buffer): number {
   let sum = 0;
@@ -197,16 +196,7 @@ describe('capture', () => {
   });
 
   it('reads back a file written by VideoWriter, frame for frame', async () => {
-    const file = path.join(tempDir(), 'clip.avi');
-    const writer = await openVideoWriter(file, { width: 320, height: 240, fps: 25, fourcc: 'MJPG' });
-    const source = await openCapture({ source: 'test', width: 320, height: 240 });
-    for (let i = 0; i < 20; i++) {
-      const frame = (await source.read())!;
-      await writer.write(frame);
-      frame.release();
-    }
-    await writer.release();
-    await source.release();
+    const file = await writeTestClip(20, 320, 240, 25);
     assert.ok(fs.statSync(file).size > 1000);
 
     const capture = await openCapture({ source: file });
@@ -227,12 +217,7 @@ describe('capture', () => {
   });
 
   it('reads a video from a URL (HTTP on loopback)', async () => {
-    const file = path.join(tempDir(), 'clip.avi');
-    const writer = await openVideoWriter(file, { width: 160, height: 120, fps: 10 });
-    const source = await openCapture({ source: 'test', width: 160, height: 120 });
-    for (let i = 0; i < 8; i++) await writer.write((await source.read())!);
-    await writer.release();
-    await source.release();
+    const file = await writeTestClip(8, 160, 120, 10);
     const bytes = fs.readFileSync(file);
     const server = http.createServer((request, response) => {
       response.writeHead(200, { 'content-type': 'video/x-msvideo', 'content-length': bytes.length });

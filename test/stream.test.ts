@@ -1,15 +1,14 @@
 // Sender and receiver end to end on loopback: real sockets, real capture and codecs.
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import path from 'node:path';
 import { describe, it } from 'node:test';
 
 import type { DecodedFrame } from '../lib/frame-stream';
 import { lengthHeader } from '../lib/protocol';
 import { Receiver } from '../lib/receiver';
 import { Sender } from '../lib/sender';
-import { framePixels, openCapture, openVideoWriter } from '../lib/video';
-import { freePort, sleep, tempDir, waitFor } from './helpers';
+import { framePixels } from '../lib/video';
+import { freePort, sleep, waitFor, writeTestClip } from './helpers';
 
 async function startSender(options: ConstructorParameters<typeof Sender>[0]) {
   const sender = new Sender({ host: '127.0.0.1', port: 0, source: 'test', width: 320, height: 240, ...options });
@@ -44,16 +43,7 @@ describe('sender to receiver on loopback', () => {
   });
 
   it('streams a video file and ends when the file does', async () => {
-    const file = path.join(tempDir(), 'clip.avi');
-    const writer = await openVideoWriter(file, { width: 320, height: 240, fps: 100 });
-    const source = await openCapture({ source: 'test', width: 320, height: 240 });
-    for (let i = 0; i < 40; i++) {
-      const frame = (await source.read())!;
-      await writer.write(frame);
-      frame.release();
-    }
-    await writer.release();
-    await source.release();
+    const file = await writeTestClip(40, 320, 240, 100);
     // Hold the sender until a viewer is there, so every frame of the file has someone to go to.
     const sender = new Sender({ host: '127.0.0.1', port: 0, source: file });
     await sender.start();
