@@ -38,8 +38,11 @@ export interface CaptureSpec {
   width?: number;
   height?: number;
   fps?: number;
+  /** Files: start again at the end. */
   loop?: boolean;
+  /** Test source: text drawn on the picture. */
   label?: string;
+  /** Test source: colour of the bar across the top, [b, g, r]. */
   color?: BGR;
 }
 

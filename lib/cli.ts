@@ -153,6 +153,11 @@ function makeDisplay(values: Values, backend: BackendName, events: ConstructorPa
   return new Display(getBackend(backend), events);
 }
 
+function describeError(error: unknown): string {
+  const { message, code } = error as CvchatError;
+  return `${message}${code ? ` [${code}]` : ''}`;
+}
+
 function warnInsecure(values: Values): void {
   if (values.insecure) notice('--insecure: frames travel unencrypted (the seed-compatible wire)');
 }
@@ -176,8 +181,7 @@ async function supervise(
     await parts.done;
     return 0;
   } catch (error) {
-    const err = error as CvchatError;
-    notice(`${err.message}${err.code ? ` [${err.code}]` : ''}`);
+    notice(describeError(error));
     return 1;
   } finally {
     await parts.stop();
@@ -325,9 +329,8 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'chat') return await runChat(values);
     return await runDemo(values);
   } catch (error) {
-    const err = error as CvchatError;
-    notice(`${err.message}${err.code ? ` [${err.code}]` : ''}`);
-    return err.code === 'CVCHAT_INVALID_OPTION' ? 2 : 1;
+    notice(describeError(error));
+    return (error as CvchatError).code === 'CVCHAT_INVALID_OPTION' ? 2 : 1;
   }
 }
 

@@ -15,7 +15,6 @@ export class LatestFrameWriter {
   private writing = false;
   private waiting: OutgoingFrame | null = null;
   dropped = 0;
-  sent = 0;
 
   constructor(private readonly socket: Socket) {}
 
@@ -38,7 +37,6 @@ export class LatestFrameWriter {
     this.socket.write(frame.body, (error) => {
       this.writing = false;
       if (error) return;
-      this.sent++;
       const next = this.waiting;
       this.waiting = null;
       if (next) this.offer(next);

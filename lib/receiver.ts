@@ -44,7 +44,6 @@ export class Receiver {
   private finish: ((end: ReceiverEnd) => void) | undefined;
   private fatal: ((error: Error) => void) | undefined;
   private hud = true;
-  private connections = 0;
 
   constructor(private readonly options: ReceiverOptions = {}) {
     const address = options.connect ?? { host: '127.0.0.1', port: 9999 };
@@ -113,7 +112,6 @@ export class Receiver {
       let connected = false;
       socket.once('connect', () => {
         connected = true;
-        this.connections++;
         socket.setNoDelay(true);
         notice(`connected to ${formatAddress(this.address)}`);
         this.options.display?.setNotice(RECEIVER_WINDOW, null);

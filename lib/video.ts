@@ -21,18 +21,10 @@ export type ImageFormat = 'jpeg' | 'png' | 'webp';
 export const DEFAULT_MAX_PIXELS = 7680 * 4320;
 export const MAX_DIMENSION = 16384;
 
-export interface CaptureOptions {
+/** What the user gives: the source as text or a camera index, the rest as in CaptureSpec. */
+export interface CaptureOptions extends Pick<CaptureSpec, 'width' | 'height' | 'fps' | 'loop' | 'label' | 'color'> {
   /** Camera index, file, URL, GStreamer pipeline or "test". Default 0. */
   source?: string | number;
-  width?: number;
-  height?: number;
-  fps?: number;
-  /** Files: start again at the end. */
-  loop?: boolean;
-  /** Test source: text drawn on the picture. */
-  label?: string;
-  /** Test source: colour of the bar across the top, [b, g, r]. */
-  color?: BGR;
   backend?: BackendName;
 }
 
