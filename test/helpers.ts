@@ -13,6 +13,8 @@ export const root = path.resolve(__dirname, '..', '..');
 export const cli = path.join(root, 'dist', 'lib', 'cli.js');
 /** Debian's python3 with python3-opencv; a pyenv python3 on PATH would lack cv2. */
 export const python = '/usr/bin/python3';
+/** A shared key for the tests' encrypted sessions. */
+export const TEST_KEY = 'cvchat-test-key-2026';
 
 export function tempDir(prefix = 'cvchat-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -34,10 +36,15 @@ export interface Xvfb {
   stop(): void;
 }
 
-/** A private X server on a free display number (Xvfb picks it and tells us on a pipe). */
+/**
+ * A private X server on a free display number (Xvfb picks it and tells us on a pipe). -noreset:
+ * by default Xvfb resets whenever its last client disconnects, and a program connecting during
+ * the reset (such as a receiver starting while xdotool polls) is refused, which Qt answers by
+ * aborting.
+ */
 export function startXvfb(): Promise<Xvfb> {
   return new Promise((resolve, reject) => {
-    const child = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1600x1000x24', '-nolisten', 'tcp'], {
+    const child = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1600x1000x24', '-nolisten', 'tcp', '-noreset'], {
       stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     });
     let text = '';
