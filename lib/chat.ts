@@ -17,6 +17,7 @@ import { notice } from './log';
 import { checkPort, formatAddress, type Address } from './options';
 import { CapturePipeline, type EncodedFrame } from './pipeline';
 import { controlMessage, DEFAULT_MAX_FRAME_BYTES, frameHead } from './protocol';
+import { checkKey, classifyDialError, createListener, dial, type Security } from './security';
 import { openSource, type SourceOptions } from './source-open';
 import { StreamStats } from './stats';
 import { DEFAULT_MAX_PIXELS } from './video';
@@ -34,6 +35,10 @@ export interface ChatOptions extends SourceOptions {
   backend?: BackendName;
   display?: Display;
   onFrame?: (decoded: DecodedFrame) => void;
+  /** The key both sides share. Required unless insecure. */
+  key?: string;
+  /** The plain wire: no encryption, no authentication. */
+  insecure?: boolean;
 }
 
 export type ChatEnd = 'quit' | 'partner-left' | 'limit';
@@ -56,7 +61,8 @@ export class Chat {
   private readonly backend: VideoBackend;
   private readonly quality: number;
   private readonly nonce = randomBytes(8).readBigUInt64BE();
-  private readonly server = net.createServer();
+  private readonly server: net.Server;
+  readonly security: Security;
   private readonly links = new Set<Link>();
   private active: Link | null = null;
   private capture: CaptureSource | undefined;
@@ -66,6 +72,7 @@ export class Chat {
   private hudShown = true;
   private stopping = false;
   private finish: ((end: ChatEnd) => void) | undefined;
+  private fatal: ((error: Error) => void) | undefined;
   private wakeDialer: (() => void) | undefined;
   /** The partner's capture time of the newest frame we decoded, echoed back for round-trip time. */
   private echo = { time: 0, receivedAt: 0 };
@@ -81,6 +88,13 @@ export class Chat {
     if (options.frames !== undefined) checkInteger('frames', options.frames, 1, Number.MAX_SAFE_INTEGER);
     if (options.fps !== undefined) checkNumber('fps', options.fps, 0, 1000);
     this.backend = getBackend(options.backend ?? 'native');
+    if (options.insecure) this.security = { mode: 'plain' };
+    else if (options.key !== undefined) this.security = { mode: 'tls', key: checkKey(options.key) };
+    else throw new CvchatError('CVCHAT_NO_KEY', 'No key: both sides of a chat need the same --key (or CVCHAT_KEY), or --insecure on both');
+    this.server = createListener(this.security, {
+      connection: (socket) => this.adopt(socket, false),
+      refused: (address, code, reason) => notice(`chat: refused ${address}: ${reason} [${code}]`),
+    });
   }
 
   get sent(): StreamStats | undefined {
@@ -113,7 +127,6 @@ export class Chat {
       await this.capture?.release();
       throw error;
     });
-    this.server.on('connection', (socket) => this.adopt(socket, false));
     const info = this.capture.info;
     const display = this.options.display;
     display?.open(CHAT_WINDOW, info.width || 640, info.height || 480, `calling ${formatAddress(this.peer)}...`);
@@ -135,7 +148,10 @@ export class Chat {
   run(): Promise<ChatEnd> {
     if (!this.pipeline) throw new CvchatError('CVCHAT_NOT_STARTED', 'Chat.run() before start()');
     const pipeline = this.pipeline.run();
-    const done = new Promise<ChatEnd>((resolve) => (this.finish = resolve));
+    const done = new Promise<ChatEnd>((resolve, reject) => {
+      this.finish = resolve;
+      this.fatal = reject;
+    });
     void this.dialLoop();
     return Promise.race([done, pipeline.then(() => 'quit' as const)]).finally(() => this.close());
   }
@@ -150,10 +166,11 @@ export class Chat {
     if (key === 'h') this.hudShown = !this.hudShown;
   }
 
-  private end(how: ChatEnd): void {
+  private end(how: ChatEnd, error?: Error): void {
     if (this.stopping) return;
     this.stopping = true;
-    this.finish?.(how);
+    if (error) this.fatal?.(error);
+    else this.finish?.(how);
   }
 
   private async close(): Promise<void> {
@@ -193,17 +210,16 @@ export class Chat {
     }
   }
 
-  private dialOnce(): Promise<string> {
-    return new Promise((resolve) => {
-      const socket = net.connect({ host: this.peer.host, port: this.peer.port });
-      socket.once('connect', () => {
-        this.adopt(socket, true);
-        resolve('connected');
-      });
-      socket.once('error', (error: NodeJS.ErrnoException) => {
-        if (socket.connecting || !socket.remoteAddress) resolve(error.code === 'ECONNREFUSED' ? 'nothing listens there yet' : error.message);
-      });
-    });
+  private async dialOnce(): Promise<string> {
+    try {
+      const socket = await dial(this.security, this.peer);
+      this.adopt(socket, true);
+      return 'connected';
+    } catch (error) {
+      const { error: explained, fatal } = classifyDialError(error as NodeJS.ErrnoException, this.security, formatAddress(this.peer));
+      if (fatal) this.end('quit', explained);
+      return explained.message;
+    }
   }
 
   /** A new connection, dialled or accepted: say HELLO and wait for the partner's. */
@@ -214,7 +230,7 @@ export class Chat {
       return;
     }
     socket.setNoDelay(true);
-    const link: Link = { socket, dialedByMe, peerNonce: null, writer: new LatestFrameWriter(socket) };
+    const link: Link = { socket, dialedByMe, peerNonce: null, writer: new LatestFrameWriter(socket, () => socket.destroy()) };
     this.links.add(link);
     socket.write(controlMessage('HELLO', this.nonce.toString()));
     const options = { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, maxPixels: DEFAULT_MAX_PIXELS };

@@ -13,6 +13,7 @@ import { ask, canPrompt } from './prompt';
 import { Chat } from './chat';
 import { Receiver } from './receiver';
 import { Sender } from './sender';
+import { generateKey } from './security';
 import { StatsPrinter, type StreamStats } from './stats';
 import { displayProblem } from './video';
 
@@ -21,7 +22,9 @@ type Values = Record<string, string | boolean | undefined>;
 const COMMON_HELP = `  --no-window            run without a window (also chosen when there is no display)
   --frames N             exit with status 0 after N frames
   --stats                print one JSON stats line a second (and one at exit) on stdout
-  --insecure             the plain wire of the seed: length + JPEG, no encryption (today's only mode)
+  --key KEY              the shared key (or set CVCHAT_KEY); a sender makes one when none is given
+  --insecure             the seed's plain wire (length + JPEG): NO encryption or authentication;
+                         for Python peers and trusted networks only
   --backend NAME         native (default) or opencv4nodejs (install: bash scripts/install-opencv4nodejs.sh)
   -h, --help             this text`;
 
@@ -91,6 +94,7 @@ const COMMON_OPTIONS: ParseArgsConfig['options'] = {
   frames: { type: 'string' },
   stats: { type: 'boolean' },
   insecure: { type: 'boolean' },
+  key: { type: 'string' },
   backend: { type: 'string' },
 };
 const SOURCE_OPTIONS: ParseArgsConfig['options'] = {
@@ -159,7 +163,22 @@ function describeError(error: unknown): string {
 }
 
 function warnInsecure(values: Values): void {
-  if (values.insecure) notice('--insecure: frames travel unencrypted (the seed-compatible wire)');
+  if (values.insecure) notice('WARNING --insecure: video travels unencrypted and anyone who reaches the port can watch or send');
+}
+
+/** --key, else CVCHAT_KEY, else undefined. */
+function keyOption(values: Values): string | undefined {
+  if (values.insecure) {
+    if (values.key !== undefined) throw new CvchatError('CVCHAT_INVALID_OPTION', '--key and --insecure contradict each other: choose one');
+    return undefined;
+  }
+  const key = (values.key as string | undefined) ?? process.env.CVCHAT_KEY;
+  return key === '' ? undefined : key;
+}
+
+function announceKey(key: string, otherSide: string): void {
+  notice(`no --key given, so this session's key is:  ${key}`);
+  notice(`on the other machine run:  ${otherSide} --key ${key}`);
 }
 
 /** Runs until `done` settles or a signal / q arrives; returns the exit status. */
@@ -208,6 +227,8 @@ async function runSender(values: Values): Promise<number> {
   const display = makeDisplay(values, backend, { quit: () => void sender?.stop() });
   sender = new Sender({
     ...sourceOptions(values),
+    key: keyOption(values),
+    insecure: values.insecure === true,
     host,
     port,
     maxViewers: integer(values, 'max-viewers'),
@@ -218,6 +239,9 @@ async function runSender(values: Values): Promise<number> {
   warnInsecure(values);
   await sender.start();
   const s = sender;
+  if (s.keyGenerated && s.security.mode === 'tls') {
+    announceKey(s.security.key, `npm start receiver -- --connect ${host === undefined || host === '0.0.0.0' ? 'THIS_MACHINE' : host}:${s.port}`);
+  }
   return supervise({ stop: () => s.stop(), done: s.run() }, [{ stats: s.stats, extra: () => ({ dropped: s.dropped, viewers: s.viewerCount }) }], values, display);
 }
 
@@ -230,10 +254,14 @@ async function runReceiver(values: Values): Promise<number> {
     ]);
     connect = parseAddress('address', `${host}:${port}`);
   }
+  let key = keyOption(values);
+  if (key === undefined && !values.insecure && canPrompt()) [key] = await ask([{ text: 'Enter the key the sender printed', fallback: '' }]);
   const backend = backendOption(values);
   let receiver: Receiver | undefined;
   const display = makeDisplay(values, backend, { quit: () => receiver?.stop(), key: (k) => receiver?.onKey(k) });
   receiver = new Receiver({
+    key: key === '' ? undefined : key,
+    insecure: values.insecure === true,
     connect,
     frames: integer(values, 'frames'),
     maxFrameBytes: integer(values, 'max-frame-bytes'),
@@ -258,11 +286,21 @@ async function runChat(values: Values): Promise<number> {
     if (!peer) peer = parseAddress("partner's address", `${answers.shift()}:${answers.shift()}`);
   }
   if (!peer) throw invalidOption('--peer', "HOST:PORT (your partner's --listen address)", undefined);
+  let key = keyOption(values);
+  if (key === undefined && !values.insecure && canPrompt()) {
+    [key] = await ask([{ text: "Enter the key your partner printed (empty: make one)", fallback: '' }]);
+  }
+  if (!key && !values.insecure) {
+    key = generateKey();
+    announceKey(key, `npm start chat -- --listen ${peer.port} --peer THIS_MACHINE:${listen?.port ?? 9999}`);
+  }
   const backend = backendOption(values);
   let chat: Chat | undefined;
   const display = makeDisplay(values, backend, { quit: () => chat?.stop(), key: (k) => chat?.onKey(k) });
   chat = new Chat({
     ...sourceOptions(values),
+    key: key || undefined,
+    insecure: values.insecure === true,
     listen,
     peer,
     frames: integer(values, 'frames'),
@@ -284,9 +322,11 @@ async function runDemo(values: Values): Promise<number> {
   let stop: () => Promise<void> = async () => undefined;
   let receiver: Receiver | undefined;
   const display = makeDisplay(values, backend, { quit: () => void stop(), key: (k) => receiver?.onKey(k) });
-  const sender = new Sender({ ...sourceOptions(values), host: '127.0.0.1', port: 0, backend, display });
+  // One process, both ends: a fresh key unless the user gave one.
+  const security = values.insecure ? { insecure: true } : { key: keyOption(values) ?? generateKey() };
+  const sender = new Sender({ ...sourceOptions(values), ...security, host: '127.0.0.1', port: 0, backend, display });
   await sender.start();
-  receiver = new Receiver({ connect: { host: '127.0.0.1', port: sender.port }, frames: integer(values, 'frames'), backend, display });
+  receiver = new Receiver({ ...security, connect: { host: '127.0.0.1', port: sender.port }, frames: integer(values, 'frames'), backend, display });
   const r = receiver;
   stop = async () => {
     r.stop();

@@ -20,7 +20,11 @@ export interface DecodedFrame {
 export interface FrameStreamOptions {
   maxFrameBytes: number;
   maxPixels: number;
+  /** Close when no complete payload arrives for this long (a peer dripping a byte a minute). */
+  idleTimeoutMs?: number;
 }
+
+export const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
 
 export interface FrameStreamEvents {
   /** Owns the frame from then on (must release it). */
@@ -35,6 +39,9 @@ export class FrameStream {
   private waiting: { payload: Buffer; receivedAt: number } | null = null;
   private decoding = false;
   private closed = false;
+  private idleTimer: NodeJS.Timeout | undefined;
+  /** Bytes received, so a caller can tell "closed at once" from "closed mid-stream". */
+  bytesReceived = 0;
 
   constructor(
     private readonly socket: Socket,
@@ -48,9 +55,20 @@ export class FrameStream {
     this.onClose = this.onClose.bind(this);
     socket.on('data', this.onData);
     socket.once('close', this.onClose);
+    this.armIdleTimer();
+  }
+
+  private armIdleTimer(): void {
+    const ms = this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => {
+      this.fail(new CvchatError('CVCHAT_IDLE_TIMEOUT', `no complete frame for ${ms / 1000} s`));
+    }, ms);
+    this.idleTimer.unref();
   }
 
   private onData(chunk: Buffer): void {
+    this.bytesReceived += chunk.length;
     let payloads: Buffer[];
     try {
       payloads = this.reader.push(chunk);
@@ -59,6 +77,7 @@ export class FrameStream {
       return;
     }
     const receivedAt = wallClock();
+    if (payloads.length > 0) this.armIdleTimer();
     for (const payload of payloads) {
       const control = parseControl(payload);
       if (control) {
@@ -99,6 +118,7 @@ export class FrameStream {
   private fail(error: CvchatError): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.idleTimer);
     this.waiting = null;
     this.events.error(error);
     this.socket.destroy();
@@ -106,6 +126,7 @@ export class FrameStream {
 
   private onClose(): void {
     this.closed = true;
+    clearTimeout(this.idleTimer);
     this.waiting = null;
     this.socket.off('data', this.onData);
   }

@@ -11,16 +11,29 @@ export interface OutgoingFrame {
   body: Buffer;
 }
 
+/** A viewer that has not taken a whole frame for this long is cut off, freeing its slot. */
+export const DEFAULT_STALL_TIMEOUT_MS = 20_000;
+
 export class LatestFrameWriter {
   private writing = false;
+  private writingSince = 0;
   private waiting: OutgoingFrame | null = null;
   dropped = 0;
 
-  constructor(private readonly socket: Socket) {}
+  constructor(
+    private readonly socket: Socket,
+    private readonly onStalled: () => void = () => undefined,
+    private readonly stallTimeoutMs = DEFAULT_STALL_TIMEOUT_MS,
+  ) {}
 
   /** Sends now if the previous frame has left, else keeps this one as the next to send. */
   offer(frame: OutgoingFrame): void {
     if (this.socket.destroyed || !this.socket.writable) return;
+    if (this.writing && performance.now() - this.writingSince > this.stallTimeoutMs) {
+      this.waiting = null;
+      this.onStalled();
+      return;
+    }
     if (this.writing) {
       if (this.waiting) this.dropped++;
       this.waiting = frame;
@@ -31,6 +44,7 @@ export class LatestFrameWriter {
 
   private write(frame: OutgoingFrame): void {
     this.writing = true;
+    this.writingSince = performance.now();
     // One writev per frame: the small head and the shared JPEG body, no concatenation.
     this.socket.cork();
     this.socket.write(frame.head);

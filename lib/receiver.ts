@@ -11,6 +11,7 @@ import { FrameStream, type DecodedFrame } from './frame-stream';
 import { notice } from './log';
 import { checkPort, formatAddress, type Address } from './options';
 import { DEFAULT_MAX_FRAME_BYTES } from './protocol';
+import { classifyDialError, checkKey, dial, type Security } from './security';
 import { StreamStats } from './stats';
 import { DEFAULT_MAX_PIXELS } from './video';
 
@@ -26,11 +27,19 @@ export interface ReceiverOptions {
   display?: Display;
   /** Called with each decoded frame before it is shown (tests, tools). Must not keep it. */
   onFrame?: (decoded: DecodedFrame) => void;
+  /** The sender's key (it prints it at start). Required unless insecure. */
+  key?: string;
+  /** The plain seed-compatible wire: no encryption, no authentication. */
+  insecure?: boolean;
+  /** Close a connection that delivers no complete frame for this long. */
+  idleTimeoutMs?: number;
 }
 
 export type ReceiverEnd = 'limit' | 'stopped';
 
 const BACKOFF_FIRST_MS = 200;
+/** After a session ends, try again soon: the sender was there a moment ago (a restart, a glitch). */
+const RETRY_AFTER_SESSION_MS = 50;
 const BACKOFF_MAX_MS = 2000;
 
 export class Receiver {
@@ -39,6 +48,7 @@ export class Receiver {
   private readonly backend: VideoBackend;
   private readonly maxFrameBytes: number;
   private readonly maxPixels: number;
+  readonly security: Security;
   private socket: net.Socket | undefined;
   private stopping = false;
   private finish: ((end: ReceiverEnd) => void) | undefined;
@@ -52,6 +62,12 @@ export class Receiver {
     this.maxPixels = checkInteger('maxPixels', options.maxPixels ?? DEFAULT_MAX_PIXELS, 1, 2 ** 31);
     if (options.frames !== undefined) checkInteger('frames', options.frames, 1, Number.MAX_SAFE_INTEGER);
     this.backend = getBackend(options.backend ?? 'native');
+    if (options.idleTimeoutMs !== undefined) checkInteger('idleTimeoutMs', options.idleTimeoutMs, 1, 3_600_000);
+    if (options.insecure) this.security = { mode: 'plain' };
+    else if (options.key !== undefined) this.security = { mode: 'tls', key: checkKey(options.key) };
+    else {
+      throw new CvchatError('CVCHAT_NO_KEY', 'No key: pass --key (or set CVCHAT_KEY) with the key the sender printed, or --insecure for a sender on the plain wire');
+    }
   }
 
   /** Connects (and reconnects) until the frame limit, stop(), or a refusal. */
@@ -92,9 +108,10 @@ export class Receiver {
       if (outcome === 'connected') {
         delay = BACKOFF_FIRST_MS;
         announced = false;
-        const text = `the sender at ${formatAddress(this.address)} went away; reconnecting...`;
-        notice(text);
+        notice(`the sender at ${formatAddress(this.address)} went away; reconnecting...`);
         this.options.display?.setNotice(RECEIVER_WINDOW, 'sender went away; reconnecting...');
+        await sleep(RETRY_AFTER_SESSION_MS);
+        continue;
       } else if (!announced) {
         announced = true;
         notice(`waiting for the sender at ${formatAddress(this.address)} (${outcome}); retrying until it is up, q or Ctrl+C to give up`);
@@ -105,33 +122,36 @@ export class Receiver {
   }
 
   /** Resolves 'connected' after a session that ended, or a reason the connection failed. */
-  private connectOnce(): Promise<string> {
-    return new Promise((resolve) => {
-      const socket = net.connect({ host: this.address.host, port: this.address.port });
-      this.socket = socket;
-      let connected = false;
-      socket.once('connect', () => {
-        connected = true;
-        socket.setNoDelay(true);
-        notice(`connected to ${formatAddress(this.address)}`);
-        this.options.display?.setNotice(RECEIVER_WINDOW, null);
-        this.attach(socket);
-      });
-      socket.once('error', (error: NodeJS.ErrnoException) => {
-        if (connected) return;
-        if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') {
-          this.end('stopped', new CvchatError('CVCHAT_UNKNOWN_HOST', `No such host '${this.address.host}': check the address given to --connect`));
-        }
-        resolve(error.code === 'ECONNREFUSED' ? 'nothing listens there yet' : error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH' ? 'host unreachable' : error.message);
-      });
-      socket.once('close', () => {
-        if (connected) resolve('connected');
-      });
-    });
+  private async connectOnce(): Promise<string> {
+    const where = formatAddress(this.address);
+    let socket: net.Socket;
+    try {
+      socket = await dial(this.security, this.address);
+    } catch (error) {
+      const { error: explained, fatal } = classifyDialError(error as NodeJS.ErrnoException, this.security, where);
+      if (fatal) this.end('stopped', explained);
+      return explained.message;
+    }
+    if (this.stopping) {
+      socket.destroy();
+      return 'stopped';
+    }
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('error', () => undefined); // 'close' follows, and the loop reconnects
+    notice(`connected to ${where}${this.security.mode === 'plain' ? ' (unencrypted)' : ''}`);
+    this.options.display?.setNotice(RECEIVER_WINDOW, null);
+    const stream = this.attach(socket);
+    await new Promise((resolve) => socket.once('close', resolve));
+    if (stream.bytesReceived === 0 && this.security.mode === 'plain' && !this.stopping) {
+      notice(`${where} closed the connection without sending anything: if it runs encrypted (the default), pass its --key instead of --insecure`);
+    }
+    return 'connected';
   }
 
-  private attach(socket: net.Socket): void {
-    new FrameStream(socket, this.backend, { maxFrameBytes: this.maxFrameBytes, maxPixels: this.maxPixels }, this.stats, {
+  private attach(socket: net.Socket): FrameStream {
+    const limits = { maxFrameBytes: this.maxFrameBytes, maxPixels: this.maxPixels, idleTimeoutMs: this.options.idleTimeoutMs };
+    return new FrameStream(socket, this.backend, limits, this.stats, {
       frame: (decoded) => this.onFrame(decoded),
       control: (kind, text) => {
         if (kind === 'BUSY') {

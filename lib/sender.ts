@@ -6,11 +6,12 @@ import type { BackendName, CaptureSource, VideoBackend } from './backend';
 import { getBackend } from './backends';
 import type { Display } from './display';
 import { checkBoolean, checkInteger, checkNumber, CvchatError } from './errors';
-import { LatestFrameWriter } from './latest-writer';
+import { DEFAULT_STALL_TIMEOUT_MS, LatestFrameWriter } from './latest-writer';
 import { notice } from './log';
 import { checkPort, formatAddress } from './options';
 import { CapturePipeline, type EncodedFrame } from './pipeline';
 import { controlMessage, frameHead } from './protocol';
+import { checkKey, createListener, generateKey, type Security } from './security';
 import { openSource, type SourceOptions } from './source-open';
 import { captureSpec } from './video';
 
@@ -26,6 +27,13 @@ export interface SenderOptions extends SourceOptions {
   backend?: BackendName;
   /** Show the preview in this display; none means headless. */
   display?: Display;
+  /** The shared key; when absent (and not insecure) a strong one is generated: see `key`. */
+  key?: string;
+  /** The plain seed-compatible wire: no encryption, no authentication. */
+  insecure?: boolean;
+  handshakeTimeoutMs?: number;
+  /** Cut off a viewer that has not taken a whole frame for this long. */
+  stallTimeoutMs?: number;
 }
 
 interface Viewer {
@@ -43,7 +51,10 @@ export class Sender {
   private readonly maxViewers: number;
   private readonly backend: VideoBackend;
   private readonly viewers = new Set<Viewer>();
-  private readonly server = net.createServer();
+  private readonly server: net.Server;
+  readonly security: Security;
+  /** True when no key was given and `security.key` was generated here. */
+  readonly keyGenerated: boolean;
   private capture: CaptureSource | undefined;
   private pipeline: CapturePipeline | undefined;
   private droppedByViewersThatLeft = 0;
@@ -59,6 +70,17 @@ export class Sender {
     if (options.loop !== undefined) checkBoolean('loop', options.loop);
     if (options.source !== undefined) captureSpec({ source: options.source }); // fail fast on a bad source
     this.backend = getBackend(options.backend ?? 'native');
+    if (options.stallTimeoutMs !== undefined) checkInteger('stallTimeoutMs', options.stallTimeoutMs, 1, 3_600_000);
+    this.keyGenerated = !options.insecure && options.key === undefined;
+    this.security = options.insecure ? { mode: 'plain' } : { mode: 'tls', key: options.key === undefined ? generateKey() : checkKey(options.key) };
+    this.server = createListener(
+      this.security,
+      {
+        connection: (socket) => this.accept(socket),
+        refused: (address, code, reason) => notice(`refused ${address}: ${reason} [${code}]`),
+      },
+      { handshakeTimeoutMs: options.handshakeTimeoutMs },
+    );
   }
 
   get port(): number {
@@ -99,7 +121,8 @@ export class Sender {
       throw error;
     }
     const info = this.capture.info;
-    notice(`sending ${info.width}x${info.height} from ${info.backend} on ${formatAddress({ host: this.host, port: this.port })} (up to ${this.maxViewers} viewers)`);
+    const mode = this.security.mode === 'tls' ? 'encrypted' : 'UNENCRYPTED (--insecure)';
+    notice(`sending ${info.width}x${info.height} from ${info.backend} on ${formatAddress({ host: this.host, port: this.port })}, ${mode}, up to ${this.maxViewers} viewers`);
     const display = this.options.display;
     display?.open(SENDER_WINDOW, info.width || 640, info.height || 480, 'starting...');
     this.pipeline = new CapturePipeline(
@@ -145,9 +168,9 @@ export class Sender {
         }
       };
       this.server.once('error', onError);
-      this.server.listen({ host: this.host, port: this.requestedPort, backlog: this.maxViewers }, () => {
+      // The default backlog: it bounds connections not yet accepted, not viewers (--max-viewers does that).
+      this.server.listen({ host: this.host, port: this.requestedPort }, () => {
         this.server.off('error', onError);
-        this.server.on('connection', (socket) => this.accept(socket));
         resolve();
       });
     });
@@ -169,7 +192,11 @@ export class Sender {
     socket.setNoDelay(true);
     // Viewers send nothing we need; read and discard so a chatty peer cannot fill our buffers.
     socket.on('data', () => undefined);
-    const viewer: Viewer = { socket, writer: new LatestFrameWriter(socket), address };
+    const onStalled = () => {
+      notice(`cut off viewer ${address}: it took no frame for ${(this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) / 1000} s [CVCHAT_VIEWER_STALLED]`);
+      socket.destroy();
+    };
+    const viewer: Viewer = { socket, writer: new LatestFrameWriter(socket, onStalled, this.options.stallTimeoutMs), address };
     this.viewers.add(viewer);
     notice(`viewer ${address} joined (${this.viewers.size}/${this.maxViewers})`);
     socket.once('close', () => {

@@ -12,6 +12,7 @@ import { opencv4nodejsDir } from '../lib/backends/opencv4nodejs';
 import { Receiver } from '../lib/receiver';
 import { Sender } from '../lib/sender';
 import { captureSpec } from '../lib/video';
+import { TEST_KEY } from './helpers';
 
 const installed = fs.existsSync(path.join(opencv4nodejsDir(), 'node_modules', '@u4', 'opencv4nodejs'));
 const required = process.env.CVCHAT_REQUIRE_OPENCV4NODEJS === '1';
@@ -80,10 +81,10 @@ for (const name of ['native', 'opencv4nodejs'] as BackendName[]) {
     });
 
     it('carries a sender-to-receiver stream', async () => {
-      const sender = new Sender({ host: '127.0.0.1', port: 0, source: 'test', width: 320, height: 240, backend: name });
+      const sender = new Sender({ host: '127.0.0.1', port: 0, source: 'test', width: 320, height: 240, backend: name, key: TEST_KEY });
       await sender.start();
       const running = sender.run();
-      const receiver = new Receiver({ connect: { host: '127.0.0.1', port: sender.port }, frames: 10, backend: name });
+      const receiver = new Receiver({ connect: { host: '127.0.0.1', port: sender.port }, frames: 10, backend: name, key: TEST_KEY });
       assert.equal(await receiver.run(), 'limit');
       await sender.stop();
       await running;

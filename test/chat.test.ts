@@ -18,6 +18,7 @@ import {
   sleep,
   startXvfb,
   statsLines,
+  TEST_KEY,
   waitFor,
   type Xvfb,
 } from './helpers';
@@ -31,7 +32,7 @@ interface Side {
 async function side(label: string, listen: number, peer: number, extra: Partial<ConstructorParameters<typeof Chat>[0]> = {}): Promise<Side> {
   const bars: number[][] = [];
   const chat = new Chat({
-    source: 'test', width: 320, height: 240, label,
+    source: 'test', width: 320, height: 240, label, key: TEST_KEY,
     listen: { host: '127.0.0.1', port: listen },
     peer: { host: '127.0.0.1', port: peer },
     onFrame: (d) => bars.push([...framePixels(d.frame).subarray(0, 3)]),
@@ -96,7 +97,7 @@ describe('chat on loopback', () => {
   it('reconnects to a partner that was killed and restarted', async () => {
     const [pa, pb] = [await freePort(), await freePort()];
     const a = await side('alice', pa, pb);
-    const args = ['chat', '--no-window', '--source', 'test', '--size', '320x240', '--label', 'bob', '--listen', `127.0.0.1:${pb}`, '--peer', `127.0.0.1:${pa}`];
+    const args = ['chat', '--no-window', '--source', 'test', '--size', '320x240', '--label', 'bob', '--listen', `127.0.0.1:${pb}`, '--peer', `127.0.0.1:${pa}`, '--key', TEST_KEY];
     const env = { DISPLAY: '', QT_QPA_PLATFORM: '' };
     const first = runCli(args, env);
     await sawPartner(a, 'bob', 3);
@@ -124,9 +125,9 @@ describe('chat in real windows', () => {
   it('shows the partner in each window, and q on one side ends both with status 0', async () => {
     const [pa, pb] = [await freePort(), await freePort()];
     const env = { DISPLAY: xvfb.display, QT_QPA_PLATFORM: '' };
-    const alice = runCli(['chat', '--source', 'test', '--label', 'alice', '--listen', `127.0.0.1:${pa}`, '--peer', `127.0.0.1:${pb}`, '--stats'], env);
+    const alice = runCli(['chat', '--source', 'test', '--label', 'alice', '--listen', `127.0.0.1:${pa}`, '--peer', `127.0.0.1:${pb}`, '--stats', '--key', TEST_KEY], env);
     const id = await findWindow(xvfb.display, 'VIDEO CHAT');
-    const bob = runCli(['chat', '--source', 'test', '--label', 'bob', '--listen', `127.0.0.1:${pb}`, '--peer', `127.0.0.1:${pa}`], env);
+    const bob = runCli(['chat', '--source', 'test', '--label', 'bob', '--listen', `127.0.0.1:${pb}`, '--peer', `127.0.0.1:${pa}`, '--key', TEST_KEY], env);
     const ids = await waitFor('two chat windows', async () => {
       const { stdout } = await execFileP('xdotool', ['search', '--name', '^VIDEO CHAT$'], { env: { ...process.env, DISPLAY: xvfb.display } });
       const found = stdout.trim().split('\n').filter(Boolean);
@@ -192,7 +193,7 @@ describe('chat between two hosts (network namespaces joined by a veth pair)', { 
   it('each host receives the other\'s video at its own address', async () => {
     const spawnIn = (ns: string, label: string, listen: string, peer: string) => {
       const child = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, 'chat', '--no-window', '--source', 'test', '--size', '320x240',
-        '--label', label, '--listen', listen, '--peer', peer, '--frames', '40', '--stats'], { env: { ...process.env, DISPLAY: '' } });
+        '--label', label, '--listen', listen, '--peer', peer, '--frames', '40', '--stats', '--key', TEST_KEY], { env: { ...process.env, DISPLAY: '' } });
       let out = '';
       let err = '';
       child.stdout.on('data', (d: Buffer) => (out += d));

@@ -15,6 +15,7 @@ import {
   screenshot,
   startXvfb,
   statsLines,
+  TEST_KEY,
   waitFor,
   type Xvfb,
 } from './helpers';
@@ -51,8 +52,8 @@ describe('sender and receiver in real windows', () => {
   it('show live video in both windows, and q ends each with status 0', async () => {
     const port = await freePort();
     const env = { ...headless(), DISPLAY: xvfb.display };
-    const sender = runCli(['sender', '--source', 'test', '--port', String(port), '--host', '127.0.0.1'], env);
-    const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--stats'], env);
+    const sender = runCli(['sender', '--source', 'test', '--port', String(port), '--host', '127.0.0.1', '--key', TEST_KEY], env);
+    const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--stats', '--key', TEST_KEY], env);
     // Both processes open their window at the same spot: set them apart before grabbing either.
     const describeRun = (error: Error) => {
       throw new Error(`${error.message}\nsender: ${sender.stderr()}\nreceiver: ${receiver.stderr()}`);
@@ -87,7 +88,7 @@ describe('sender and receiver in real windows', () => {
 
   it('a receiver window keeps answering q while no sender is up', async () => {
     const port = await freePort();
-    const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`], { ...headless(), DISPLAY: xvfb.display });
+    const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--key', TEST_KEY], { ...headless(), DISPLAY: xvfb.display });
     const id = await findWindow(xvfb.display, 'RECEIVING VIDEO', 30_000).catch((error: Error) => {
       throw new Error(`${error.message}; receiver exit ${receiver.child.exitCode}, stderr:\n${receiver.stderr()}`);
     });
@@ -101,7 +102,10 @@ describe('commands without a display', () => {
   it('run headless, say so, and stop after --frames with status 0', async () => {
     const port = await freePort();
     const sender = runCli(['sender', '--source', 'test', '--port', String(port), '--stats'], headless());
-    const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--frames', '15', '--stats'], headless());
+    // The sender made a key and printed it with the receiver's command line: use what it printed.
+    const key = await waitFor('the generated key', () => /this session's key is:\s+(\S+)/.exec(sender.stderr())?.[1]);
+    assert.match(sender.stderr(), new RegExp(`npm start receiver -- --connect THIS_MACHINE:${port} --key ${key}`));
+    const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--frames', '15', '--stats'], { ...headless(), CVCHAT_KEY: key });
     assert.equal(await exitWithin(receiver, 20_000), 0, receiver.stderr());
     assert.match(receiver.stderr(), /running without a window: .*DISPLAY is not set/);
     const lines = statsLines(receiver.stdout());

@@ -13,7 +13,7 @@ const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 
 describe('interop with Python cv2 peers', () => {
   it('a Python receiver decodes cvchat frames (metadata segment and all)', async () => {
-    const sender = new Sender({ host: '127.0.0.1', port: 0, source: 'test', width: 320, height: 240, color: [10, 20, 250] });
+    const sender = new Sender({ host: '127.0.0.1', port: 0, source: 'test', width: 320, height: 240, color: [10, 20, 250], insecure: true });
     await sender.start();
     const running = sender.run();
     const py = spawn(python, [path.join(fixtures, 'seed_receiver.py'), '127.0.0.1', String(sender.port), '10']);
@@ -43,6 +43,7 @@ describe('interop with Python cv2 peers', () => {
     const colours: number[][] = [];
     const receiver = new Receiver({
       connect: { host: '127.0.0.1', port },
+      insecure: true,
       frames: 25,
       onFrame: (d) => {
         assert.equal(d.meta, null, 'Python frames carry no cvchat metadata');

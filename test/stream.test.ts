@@ -8,17 +8,18 @@ import { lengthHeader } from '../lib/protocol';
 import { Receiver } from '../lib/receiver';
 import { Sender } from '../lib/sender';
 import { framePixels } from '../lib/video';
-import { freePort, sleep, waitFor, writeTestClip } from './helpers';
+import { dial } from '../lib/security';
+import { freePort, sleep, TEST_KEY, waitFor, writeTestClip } from './helpers';
 
 async function startSender(options: ConstructorParameters<typeof Sender>[0]) {
-  const sender = new Sender({ host: '127.0.0.1', port: 0, source: 'test', width: 320, height: 240, ...options });
+  const sender = new Sender({ host: '127.0.0.1', port: 0, source: 'test', width: 320, height: 240, key: TEST_KEY, ...options });
   await sender.start();
   const done = sender.run();
   return { sender, done };
 }
 
 function receive(port: number, frames: number, onFrame?: (d: DecodedFrame) => void) {
-  const receiver = new Receiver({ connect: { host: '127.0.0.1', port }, frames, onFrame });
+  const receiver = new Receiver({ connect: { host: '127.0.0.1', port }, frames, onFrame, key: TEST_KEY });
   return { receiver, done: receiver.run() };
 }
 
@@ -45,7 +46,7 @@ describe('sender to receiver on loopback', () => {
   it('streams a video file and ends when the file does', async () => {
     const file = await writeTestClip(40, 320, 240, 100);
     // Hold the sender until a viewer is there, so every frame of the file has someone to go to.
-    const sender = new Sender({ host: '127.0.0.1', port: 0, source: file });
+    const sender = new Sender({ host: '127.0.0.1', port: 0, source: file, key: TEST_KEY });
     await sender.start();
     const r = receive(sender.port, 1000);
     await waitFor('viewer', () => (sender.viewerCount === 1 ? true : undefined));
@@ -72,7 +73,7 @@ describe('sender to receiver on loopback', () => {
     const { sender, done } = await startSender({ maxViewers: 1 });
     const first = receive(sender.port, 1000);
     await waitFor('first viewer', () => (sender.viewerCount === 1 ? true : undefined));
-    const second = new Receiver({ connect: { host: '127.0.0.1', port: sender.port } });
+    const second = new Receiver({ connect: { host: '127.0.0.1', port: sender.port }, key: TEST_KEY });
     await assert.rejects(second.run(), { code: 'CVCHAT_SENDER_BUSY', message: /maximum of 1 viewers/ });
     assert.ok(first.receiver.stats.frames > 0 || (await waitFor('frames', () => (first.receiver.stats.frames > 0 ? true : undefined))));
     first.receiver.stop();
@@ -83,9 +84,8 @@ describe('sender to receiver on loopback', () => {
 
   it('drops frames for a viewer that stops reading while a fast one keeps full rate', async () => {
     const { sender, done } = await startSender({ width: 1280, height: 720, fps: 30, quality: 95 });
-    const stalled = net.connect(sender.port, '127.0.0.1');
+    const stalled = await dial({ mode: 'tls', key: TEST_KEY }, { host: '127.0.0.1', port: sender.port });
     stalled.pause(); // never reads: the kernel buffers fill, then the sender must drop
-    await new Promise((resolve) => stalled.once('connect', resolve));
     const fast = receive(sender.port, 10_000);
     let worstBacklog = 0;
     const started = Date.now();
@@ -138,7 +138,7 @@ describe('sender to receiver on loopback', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as net.AddressInfo).port;
-    const receiver = new Receiver({ connect: { host: '127.0.0.1', port }, frames: 1 });
+    const receiver = new Receiver({ connect: { host: '127.0.0.1', port }, frames: 1, insecure: true });
     const running = receiver.run();
     await sleep(1500);
     receiver.stop();
@@ -156,7 +156,7 @@ describe('sender to receiver on loopback', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as net.AddressInfo).port;
     const rss = process.memoryUsage().rss;
-    const receiver = new Receiver({ connect: { host: '127.0.0.1', port } });
+    const receiver = new Receiver({ connect: { host: '127.0.0.1', port }, insecure: true });
     const running = receiver.run();
     await waitFor('the receiver to hang up', () => (closed ? true : undefined));
     receiver.stop();
