@@ -1,0 +1,205 @@
+// Seeded fuzzing: generated hostile inputs at the parser and decoder, at a live receiver process
+// and at live sender processes. Bounded in count and time; CVCHAT_FUZZ_SEED=N reproduces a run.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net from 'node:net';
+import { before, describe, it } from 'node:test';
+
+import { controlMessage, frameHead, FrameReader, lengthHeader, parseControl } from '../lib/protocol';
+import { Receiver } from '../lib/receiver';
+import { dial } from '../lib/security';
+import { decode, encode, openCapture } from '../lib/video';
+import { exitWithin, freePort, runCli, sleep, statsLines, TEST_KEY, waitFor, type CliRun } from './helpers';
+
+const SEED = Number(process.env.CVCHAT_FUZZ_SEED ?? 20261125);
+
+/** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
+function prng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (n: number) => Math.floor(next() * n);
+  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => int(256)));
+  return { next, int, bytes };
+}
+
+type Rng = ReturnType<typeof prng>;
+
+interface Samples {
+  jpeg: Buffer;
+  bigJpeg: Buffer;
+  png: Buffer;
+}
+
+function framed(payload: Buffer): Buffer {
+  return Buffer.concat([lengthHeader(payload.length), payload]);
+}
+
+/** One hostile (or, now and then, valid) byte stream as a sender might send it. */
+function hostileStream(rng: Rng, s: Samples): Buffer {
+  const mutate = (b: Buffer) => {
+    const copy = Buffer.from(b);
+    const flips = 1 + rng.int(20);
+    for (let i = 0; i < flips; i++) copy[rng.int(copy.length)] ^= 1 << rng.int(8);
+    return copy;
+  };
+  switch (rng.int(12)) {
+    case 0: return rng.bytes(1 + rng.int(4000)); // noise
+    case 1: return framed(mutate(s.jpeg)); // corrupt JPEG
+    case 2: return framed(s.jpeg).subarray(0, rng.int(s.jpeg.length + 8)); // truncated header or payload
+    case 3: return lengthHeader(0);
+    case 4: return Buffer.concat([lengthHeader(2 ** 33 + rng.int(1e9)), rng.bytes(64)]); // absurd length
+    case 5: return framed(rng.bytes(rng.int(3000) + 1)); // not an image
+    case 6: { // a JPEG whose frame header claims 65535x65535 (decompression bomb)
+      const bomb = Buffer.from(s.jpeg);
+      const sof = bomb.indexOf(Buffer.from([0xff, 0xc0]));
+      if (sof > 0) bomb.writeUInt32BE(0xffffffff, sof + 5);
+      return framed(bomb);
+    }
+    case 7: return Buffer.concat([framed(s.jpeg), framed(s.bigJpeg), framed(s.jpeg)]); // valid, sizes change
+    case 8: return framed(mutate(s.png));
+    case 9: return Buffer.concat([controlMessage('HELLO', rng.bytes(8).toString('hex')), framed(Buffer.concat([Buffer.from('CVCHAT:'), rng.bytes(rng.int(200))]))]);
+    case 10: { // a metadata segment holding nonsense values (NaN, negative, huge), then a real JPEG
+      const head = frameHead(s.jpeg.length, { seq: rng.int(2 ** 32), captureTime: rng.next() * 1e300, echoTime: -1, echoHoldMs: NaN });
+      return Buffer.concat([head, s.jpeg.subarray(2)]);
+    }
+    default: return Buffer.concat([framed(s.jpeg), mutate(framed(s.jpeg))]);
+  }
+}
+
+let samples: Samples;
+before(async () => {
+  const capture = await openCapture({ source: 'test', width: 160, height: 120 });
+  const frame = (await capture.read())!;
+  const big = await openCapture({ source: 'test', width: 320, height: 240 });
+  const bigFrame = (await big.read())!;
+  samples = { jpeg: await encode(frame), bigJpeg: await encode(bigFrame), png: await encode(frame, { format: 'png' }) };
+  await capture.release();
+  await big.release();
+});
+
+describe(`fuzz (seed ${SEED}; rerun with CVCHAT_FUZZ_SEED=${SEED})`, () => {
+  it('the parser and decoder take 3000 hostile streams, split anywhere, with coded errors only', async () => {
+    const rng = prng(SEED);
+    const outcomes = new Map<string, number>();
+    const note = (key: string) => outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+    for (let i = 0; i < 3000; i++) {
+      const stream = hostileStream(rng, samples);
+      const reader = new FrameReader({ maxFrameBytes: 1 << 20 });
+      const cut = rng.int(stream.length + 1);
+      let payloads: Buffer[];
+      try {
+        payloads = [...reader.push(stream.subarray(0, cut)), ...reader.push(stream.subarray(cut))];
+      } catch (error) {
+        assert.match((error as { code: string }).code, /^CVCHAT_/);
+        note((error as { code: string }).code);
+        continue;
+      }
+      for (const payload of payloads) {
+        if (parseControl(payload)) {
+          note('control');
+          continue;
+        }
+        try {
+          const frame = await decode(payload, { maxPixels: 4096 * 4096 });
+          frame.release();
+          note('decoded');
+        } catch (error) {
+          assert.match((error as { code: string }).code, /^CVCHAT_/, `input ${i}`);
+          note((error as { code: string }).code);
+        }
+      }
+    }
+    for (const code of ['CVCHAT_FRAME_TOO_LARGE', 'CVCHAT_EMPTY_FRAME', 'CVCHAT_IMAGE_TOO_LARGE', 'CVCHAT_UNSUPPORTED_IMAGE', 'decoded']) {
+      assert.ok(outcomes.get(code), `the generator reached ${code}: ${JSON.stringify([...outcomes])}`);
+    }
+  });
+
+  it('a live receiver survives 300 hostile senders, then shows a well-behaved one', async () => {
+    const rng = prng(SEED + 1);
+    let served = 0;
+    let good = false;
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => sockets.delete(socket));
+      if (good) {
+        const timer = setInterval(() => socket.write(framed(samples.jpeg)), 30);
+        socket.on('close', () => clearInterval(timer));
+        return;
+      }
+      served++;
+      socket.end(hostileStream(rng, samples));
+    });
+    const port = await freePort();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    const receiver = runCli(['receiver', '--insecure', '--no-window', '--stats', '--connect', `127.0.0.1:${port}`], { DISPLAY: '', QT_QPA_PLATFORM: '' });
+    try {
+      await waitFor('300 hostile sessions', () => (served >= 300 ? true : undefined), 120_000);
+      good = true;
+      for (const socket of sockets) socket.destroy();
+      const before = Math.max(0, ...statsLines(receiver.stdout()).map((l) => l.frames));
+      await waitFor('frames from the good sender', () => {
+        const frames = Math.max(0, ...statsLines(receiver.stdout()).map((l) => l.frames));
+        return frames >= before + 20 ? true : undefined;
+      }, 20_000);
+      assert.equal(receiver.child.exitCode, null, 'the receiver is still running');
+      const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${receiver.child.pid}/status`, 'utf8'))?.[1]) / 1024;
+      assert.ok(rss < 400, `receiver RSS ${rss.toFixed(0)} MB`);
+      assert.match(receiver.stderr(), /bad data from the sender \[CVCHAT_/);
+    } finally {
+      receiver.child.kill('SIGTERM');
+      server.close();
+      for (const socket of sockets) socket.destroy();
+    }
+    assert.equal(await exitWithin(receiver, 10_000), 0);
+  });
+
+  for (const mode of ['encrypted', 'plain'] as const) {
+    it(`a live ${mode} sender survives ${mode === 'encrypted' ? 1000 : 500} hostile clients, then serves a good viewer`, async () => {
+      const rng = prng(SEED + (mode === 'encrypted' ? 2 : 3));
+      const port = await freePort();
+      const security = mode === 'encrypted' ? ['--key', TEST_KEY] : ['--insecure'];
+      const sender: CliRun = runCli(['sender', '--source', 'test', '--size', '160x120', '--host', '127.0.0.1', '--port', String(port), ...security], { DISPLAY: '', QT_QPA_PLATFORM: '' });
+      try {
+        await waitFor('the sender', () => (sender.stderr().includes('sending') ? true : undefined));
+        // Hostile clients come from other loopback addresses, so slowing them down leaves 127.0.0.1 alone.
+        const clientHelloStart = Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03]);
+        const hostile = (i: number) => new Promise<void>((resolve) => {
+          const socket = net.connect({ host: '127.0.0.1', port, localAddress: `127.0.0.${2 + (i % 200)}` });
+          socket.on('error', () => resolve());
+          socket.on('close', () => resolve());
+          socket.on('data', () => undefined);
+          socket.once('connect', () => {
+            const kind = rng.int(3);
+            const blob = kind === 0 ? rng.bytes(1 + rng.int(2000)) : kind === 1 ? Buffer.concat([clientHelloStart, rng.bytes(rng.int(300))]) : hostileStream(rng, samples);
+            socket.write(blob);
+            setTimeout(() => socket.destroy(), 20 + rng.int(150));
+          });
+        });
+        const total = mode === 'encrypted' ? 1000 : 500;
+        for (let i = 0; i < total; i += 25) await Promise.all(Array.from({ length: 25 }, (_, j) => hostile(i + j)));
+        await sleep(200);
+        assert.equal(sender.child.exitCode, null, 'the sender is still running');
+        const rss = Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${sender.child.pid}/status`, 'utf8'))?.[1]) / 1024;
+        assert.ok(rss < 400, `sender RSS ${rss.toFixed(0)} MB`);
+        const viewer = new Receiver({ connect: { host: '127.0.0.1', port }, frames: 10, ...(mode === 'encrypted' ? { key: TEST_KEY } : { insecure: true }) });
+        assert.equal(await viewer.run(), 'limit');
+        if (mode === 'encrypted') {
+          // A right-key client from an address that failed before is still judged on its key.
+          const socket = await dial({ mode: 'tls', key: TEST_KEY }, { host: '127.0.0.1', port }, '127.0.0.250').catch((e: Error) => e);
+          if (!(socket instanceof Error)) socket.destroy();
+        }
+      } finally {
+        sender.child.kill('SIGTERM');
+      }
+      assert.equal(await exitWithin(sender, 10_000), 0);
+    });
+  }
+});
