@@ -77,6 +77,24 @@ describe('chat on loopback', () => {
     });
   }
 
+  it('refuses a partner with another key, with a clear message', async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    const a = await side('alice', pa, pb);
+    const b = await side('bob', pb, pa, { key: 'a-different-key-2026' });
+    // The side whose call is refused gives up with a clear error; its partner keeps waiting for
+    // a partner with the right key, as it would for one that is not up yet.
+    const first = await Promise.race([a.done, b.done]).then(
+      (end) => assert.fail(`a side ended with '${end}' instead of an error`),
+      (error: { code: string; message: string }) => error,
+    );
+    assert.equal(first.code, 'CVCHAT_WRONG_KEY');
+    assert.match(first.message, /refused our key/);
+    assert.equal(a.bars.length + b.bars.length, 0, 'no frame crossed');
+    a.chat.stop();
+    b.chat.stop();
+    await Promise.allSettled([a.done, b.done]);
+  });
+
   it('with --stay, waits for a new call after the partner leaves', async () => {
     const [pa, pb] = [await freePort(), await freePort()];
     const a = await side('alice', pa, pb, { stay: true });
