@@ -17,6 +17,7 @@ import {
   statsLines,
   TEST_KEY,
   waitFor,
+  writeTestClip,
   type Xvfb,
 } from './helpers';
 
@@ -117,6 +118,13 @@ describe('commands without a display', () => {
     sender.child.kill('SIGTERM');
     assert.equal(await exitWithin(sender, 10_000), 0, 'SIGTERM ends the sender cleanly');
     assert.ok(statsLines(sender.stdout()).some((l) => l.role === 'sender' && l.final));
+  });
+
+  it('a sender whose video file ends says so and exits 0', async () => {
+    const file = await writeTestClip(15, 160, 120, 100);
+    const sender = runCli(['sender', '--source', file, '--port', String(await freePort()), '--key', TEST_KEY], headless());
+    assert.equal(await exitWithin(sender, 15_000), 0, sender.stderr());
+    assert.match(sender.stderr(), /the source has ended/);
   });
 
   it('a sender with --frames stops by itself', async () => {
