@@ -16,8 +16,8 @@ import { LatestFrameWriter } from './latest-writer';
 import { notice } from './log';
 import { checkPort, formatAddress, type Address } from './options';
 import { CapturePipeline, type EncodedFrame } from './pipeline';
-import { controlMessage, DEFAULT_MAX_FRAME_BYTES, frameHead } from './protocol';
-import { checkKey, classifyDialError, createListener, dial, type Security } from './security';
+import { controlMessage, DEFAULT_MAX_FRAME_BYTES, wireParts, type Wire } from './protocol';
+import { checkKey, checkWire, classifyDialError, createListener, dial, type Security } from './security';
 import { openSource, type SourceOptions } from './source-open';
 import { StreamStats } from './stats';
 import { DEFAULT_MAX_PIXELS } from './video';
@@ -39,6 +39,8 @@ export interface ChatOptions extends SourceOptions {
   key?: string;
   /** The plain wire: no encryption, no authentication. */
   insecure?: boolean;
+  /** jpeg (default), or pickle, which needs insecure. */
+  wire?: Wire;
 }
 
 export type ChatEnd = 'quit' | 'partner-left' | 'limit';
@@ -88,6 +90,7 @@ export class Chat {
     if (options.frames !== undefined) checkInteger('frames', options.frames, 1, Number.MAX_SAFE_INTEGER);
     if (options.fps !== undefined) checkNumber('fps', options.fps, 0, 1000);
     this.backend = getBackend(options.backend ?? 'native');
+    checkWire(options.wire, options.insecure);
     if (options.insecure) this.security = { mode: 'plain' };
     else if (options.key !== undefined) this.security = { mode: 'tls', key: checkKey(options.key) };
     else throw new CvchatError('CVCHAT_NO_KEY', 'No key: both sides of a chat need the same --key (or CVCHAT_KEY), or --insecure on both');
@@ -137,6 +140,7 @@ export class Chat {
       {
         fps: opened.fps,
         quality: this.quality,
+        wire: this.options.wire,
         preview: (frame) => this.keepOwnFrame(frame),
       },
       (frame) => this.send(frame),
@@ -233,7 +237,7 @@ export class Chat {
     const link: Link = { socket, dialedByMe, peerNonce: null, writer: new LatestFrameWriter(socket, () => socket.destroy()) };
     this.links.add(link);
     socket.write(controlMessage('HELLO', this.nonce.toString()));
-    const options = { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, maxPixels: DEFAULT_MAX_PIXELS };
+    const options = { maxFrameBytes: DEFAULT_MAX_FRAME_BYTES, maxPixels: DEFAULT_MAX_PIXELS, wire: this.options.wire };
     new FrameStream(socket, this.backend, options, this.received, {
       frame: (decoded) => this.onFrame(link, decoded),
       control: (kind, text) => this.onControl(link, kind, text),
@@ -324,8 +328,8 @@ export class Chat {
     const link = this.active;
     if (!link) return;
     const hold = this.echo.time > 0 ? wallClock() - this.echo.receivedAt : 0;
-    const head = frameHead(frame.jpeg.length, { seq: frame.seq, captureTime: frame.captureTime, echoTime: this.echo.time, echoHoldMs: hold });
-    link.writer.offer({ head, body: frame.jpeg.subarray(2) });
+    const meta = { seq: frame.seq, captureTime: frame.captureTime, echoTime: this.echo.time, echoHoldMs: hold };
+    link.writer.offer({ parts: wireParts(frame.wire, frame.payload, meta) });
   }
 
   private keepOwnFrame(frame: VideoFrame): void {

@@ -13,6 +13,7 @@ import { ask, canPrompt } from './prompt';
 import { Chat } from './chat';
 import { Receiver } from './receiver';
 import { Sender } from './sender';
+import type { Wire } from './protocol';
 import { generateKey } from './security';
 import { StatsPrinter, type StreamStats } from './stats';
 import { displayProblem } from './video';
@@ -25,13 +26,17 @@ const COMMON_HELP = `  --no-window            run without a window (also chosen 
   --key KEY              the shared key (or set CVCHAT_KEY); a sender makes one when none is given
   --insecure             the seed's plain wire (length + JPEG): NO encryption or authentication;
                          for Python peers and trusted networks only
+  --wire pickle          talk to the blog's own Python scripts: numpy pickles instead of JPEG.
+                         Implies --insecure. Uncompressed (tens of times more bytes than JPEG)
+                         and unauthenticated. cvchat parses these pickles without running them,
+                         where Python's pickle.loads would run whatever a peer sends
   --backend NAME         native (default) or opencv4nodejs (install: bash scripts/install-opencv4nodejs.sh)
   -h, --help             this text`;
 
 const SOURCE_HELP = `  --source SRC           camera index, video file, URL, GStreamer pipeline or "test"
                          (default 0, falling back to "test" when no camera opens)
   --size WxH             ask the camera for this size (test source: its size; default 640x480)
-  --fps N                frames per second (default: the source's own; test 30)
+  --fps N                frames per second (default: the source's own; test 30; 0: as fast as it gives)
   --quality Q            JPEG quality 1-100 (default 80)
   --loop                 start a video file again at its end
   --label TEXT           test source: text on the picture; its bar colour follows from it`;
@@ -95,6 +100,7 @@ const COMMON_OPTIONS: ParseArgsConfig['options'] = {
   stats: { type: 'boolean' },
   insecure: { type: 'boolean' },
   key: { type: 'string' },
+  wire: { type: 'string' },
   backend: { type: 'string' },
 };
 const SOURCE_OPTIONS: ParseArgsConfig['options'] = {
@@ -166,6 +172,20 @@ function warnInsecure(values: Values): void {
   if (values.insecure) notice('WARNING --insecure: video travels unencrypted and anyone who reaches the port can watch or send');
 }
 
+/** --wire pickle is the seed's plain wire: it implies --insecure, and says what that costs. */
+function applyWire(values: Values): void {
+  const wire = values.wire ?? 'jpeg';
+  if (wire !== 'jpeg' && wire !== 'pickle') throw invalidOption('--wire', "'jpeg' or 'pickle'", wire);
+  if (wire !== 'pickle') return;
+  if (values.key !== undefined) throw new CvchatError('CVCHAT_INVALID_OPTION', '--wire pickle has no encryption, so --key cannot apply: drop one of them');
+  values.insecure = true;
+  notice("--wire pickle: the blog's numpy pickles, uncompressed and unauthenticated (implies --insecure); cvchat parses them without running them");
+}
+
+function wireOption(values: Values): Wire {
+  return values.wire === 'pickle' ? 'pickle' : 'jpeg';
+}
+
 /** --key, else CVCHAT_KEY, else undefined. */
 function keyOption(values: Values): string | undefined {
   if (values.insecure) {
@@ -227,6 +247,7 @@ async function runSender(values: Values): Promise<number> {
   const display = makeDisplay(values, backend, { quit: () => void sender?.stop() });
   sender = new Sender({
     ...sourceOptions(values),
+    wire: wireOption(values),
     key: keyOption(values),
     insecure: values.insecure === true,
     host,
@@ -260,6 +281,7 @@ async function runReceiver(values: Values): Promise<number> {
   let receiver: Receiver | undefined;
   const display = makeDisplay(values, backend, { quit: () => receiver?.stop(), key: (k) => receiver?.onKey(k) });
   receiver = new Receiver({
+    wire: wireOption(values),
     key: key === '' ? undefined : key,
     insecure: values.insecure === true,
     connect,
@@ -299,6 +321,7 @@ async function runChat(values: Values): Promise<number> {
   const display = makeDisplay(values, backend, { quit: () => chat?.stop(), key: (k) => chat?.onKey(k) });
   chat = new Chat({
     ...sourceOptions(values),
+    wire: wireOption(values),
     key: key || undefined,
     insecure: values.insecure === true,
     listen,
@@ -323,7 +346,7 @@ async function runDemo(values: Values): Promise<number> {
   let receiver: Receiver | undefined;
   const display = makeDisplay(values, backend, { quit: () => void stop(), key: (k) => receiver?.onKey(k) });
   // One process, both ends: a fresh key unless the user gave one.
-  const security = values.insecure ? { insecure: true } : { key: keyOption(values) ?? generateKey() };
+  const security = values.insecure ? { insecure: true, wire: wireOption(values) } : { key: keyOption(values) ?? generateKey() };
   const sender = new Sender({ ...sourceOptions(values), ...security, host: '127.0.0.1', port: 0, backend, display });
   await sender.start();
   receiver = new Receiver({ ...security, connect: { host: '127.0.0.1', port: sender.port }, frames: integer(values, 'frames'), backend, display });
@@ -357,6 +380,12 @@ export async function main(argv: string[]): Promise<number> {
     values = parseArgs({ args: rest, options, strict: true, allowPositionals: false }).values as Values;
   } catch (error) {
     notice(`${(error as Error).message}. See: npm start ${command} -- --help`);
+    return 2;
+  }
+  try {
+    applyWire(values);
+  } catch (error) {
+    notice(describeError(error));
     return 2;
   }
   if (values.help) {

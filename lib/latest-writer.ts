@@ -5,10 +5,8 @@
 import type { Socket } from 'node:net';
 
 export interface OutgoingFrame {
-  /** Length header, SOI and metadata segment (see protocol.frameHead). */
-  head: Buffer;
-  /** The JPEG after its first two bytes. Shared by all viewers, never copied. */
-  body: Buffer;
+  /** What goes on the wire, in order (see protocol.wireParts). Shared by all viewers, never copied. */
+  parts: Buffer[];
 }
 
 /** A viewer that has not taken a whole frame for this long is cut off, freeing its slot. */
@@ -45,10 +43,11 @@ export class LatestFrameWriter {
   private write(frame: OutgoingFrame): void {
     this.writing = true;
     this.writingSince = performance.now();
-    // One writev per frame: the small head and the shared JPEG body, no concatenation.
+    // One writev per frame: the parts as they are, no concatenation.
     this.socket.cork();
-    this.socket.write(frame.head);
-    this.socket.write(frame.body, (error) => {
+    const last = frame.parts.length - 1;
+    for (let i = 0; i < last; i++) this.socket.write(frame.parts[i]);
+    this.socket.write(frame.parts[last], (error) => {
       this.writing = false;
       if (error) return;
       const next = this.waiting;

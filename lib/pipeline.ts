@@ -3,10 +3,15 @@
 // encode is outstanding, so nothing queues up behind a slow encoder.
 import type { CaptureSource, VideoBackend, VideoFrame } from './backend';
 import { wallClock } from './clock';
+import { pickleImage } from './pickle';
+import type { Wire } from './protocol';
 import { StreamStats } from './stats';
 
 export interface EncodedFrame {
-  jpeg: Buffer;
+  wire: Wire;
+  /** JPEG: one buffer. Pickle: the pickle's parts. */
+  payload: Buffer[];
+  bytes: number;
   seq: number;
   captureTime: number;
   width: number;
@@ -17,6 +22,8 @@ export interface PipelineOptions {
   /** Frames per second to pace reads at; 0 reads as fast as the source gives (cameras pace themselves). */
   fps: number;
   quality: number;
+  /** jpeg (default), or pickle: the seed's uncompressed numpy pickles. */
+  wire?: Wire;
   /** Stop after this many captured frames. */
   maxFrames?: number;
   /** Receives each captured frame after encoding and owns it from then on (must release it). */
@@ -59,7 +66,14 @@ export class CapturePipeline {
           if (this.stopping) break;
           due = Math.max(due + interval, performance.now());
         }
-        const frame = await this.capture.read();
+        let frame: VideoFrame | null;
+        try {
+          frame = await this.capture.read();
+        } catch (error) {
+          // stop() releases the capture; a read that loses that race has not failed.
+          if (this.stopping) break;
+          throw error;
+        }
         if (!frame) return 'ended';
         const captureTime = wallClock();
         captured++;
@@ -88,9 +102,14 @@ export class CapturePipeline {
 
   private async encode(frame: VideoFrame, captureTime: number): Promise<void> {
     try {
-      const jpeg = await this.backend.encodeJpeg(frame, this.options.quality);
-      const encoded = { jpeg, seq: this.seq++ >>> 0, captureTime, width: frame.width, height: frame.height };
-      this.stats.addFrame(jpeg.length, wallClock() - captureTime);
+      const wire = this.options.wire ?? 'jpeg';
+      const payload =
+        wire === 'jpeg'
+          ? [await this.backend.encodeJpeg(frame, this.options.quality)]
+          : pickleImage(this.backend.toPixels(frame), frame.height, frame.width, frame.channels as 1 | 3 | 4);
+      const bytes = payload.reduce((n, part) => n + part.length, 0);
+      const encoded = { wire, payload, bytes, seq: this.seq++ >>> 0, captureTime, width: frame.width, height: frame.height };
+      this.stats.addFrame(bytes, wallClock() - captureTime);
       this.onEncoded(encoded);
     } finally {
       if (this.options.preview) this.options.preview(frame);

@@ -56,6 +56,19 @@ export function frameHead(jpegBytes: number, meta: FrameMeta): Buffer {
   return head;
 }
 
+export type Wire = 'jpeg' | 'pickle';
+
+/**
+ * A frame's bytes on the wire. JPEG: the head (length, SOI, metadata segment) and the JPEG after
+ * its SOI, so the JPEG is not copied to insert the segment. Pickle: the length and the pickle's
+ * parts (whose pixels are a view of the frame's), and no metadata: the seed's peers would not
+ * expect any.
+ */
+export function wireParts(wire: Wire, payload: Buffer[], meta: FrameMeta): Buffer[] {
+  if (wire === 'jpeg') return [frameHead(payload[0].length, meta), payload[0].subarray(2)];
+  return [lengthHeader(payload.reduce((n, part) => n + part.length, 0)), ...payload];
+}
+
 /** The length header alone, for payloads sent as they are (Python peers' frames, tests). */
 export function lengthHeader(payloadBytes: number): Buffer {
   const header = Buffer.allocUnsafe(HEADER_BYTES);

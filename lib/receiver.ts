@@ -10,8 +10,8 @@ import { checkInteger, CvchatError } from './errors';
 import { FrameStream, type DecodedFrame } from './frame-stream';
 import { notice } from './log';
 import { checkPort, formatAddress, type Address } from './options';
-import { DEFAULT_MAX_FRAME_BYTES } from './protocol';
-import { classifyDialError, checkKey, dial, type Security } from './security';
+import { DEFAULT_MAX_FRAME_BYTES, type Wire } from './protocol';
+import { checkKey, checkWire, classifyDialError, dial, type Security } from './security';
 import { StreamStats } from './stats';
 import { DEFAULT_MAX_PIXELS } from './video';
 
@@ -33,6 +33,8 @@ export interface ReceiverOptions {
   insecure?: boolean;
   /** Close a connection that delivers no complete frame for this long. */
   idleTimeoutMs?: number;
+  /** jpeg (default), or pickle: the seed's own wire, which needs insecure. */
+  wire?: Wire;
 }
 
 export type ReceiverEnd = 'limit' | 'stopped';
@@ -63,6 +65,7 @@ export class Receiver {
     if (options.frames !== undefined) checkInteger('frames', options.frames, 1, Number.MAX_SAFE_INTEGER);
     this.backend = getBackend(options.backend ?? 'native');
     if (options.idleTimeoutMs !== undefined) checkInteger('idleTimeoutMs', options.idleTimeoutMs, 1, 3_600_000);
+    checkWire(options.wire, options.insecure);
     if (options.insecure) this.security = { mode: 'plain' };
     else if (options.key !== undefined) this.security = { mode: 'tls', key: checkKey(options.key) };
     else {
@@ -150,7 +153,7 @@ export class Receiver {
   }
 
   private attach(socket: net.Socket): FrameStream {
-    const limits = { maxFrameBytes: this.maxFrameBytes, maxPixels: this.maxPixels, idleTimeoutMs: this.options.idleTimeoutMs };
+    const limits = { maxFrameBytes: this.maxFrameBytes, maxPixels: this.maxPixels, idleTimeoutMs: this.options.idleTimeoutMs, wire: this.options.wire };
     return new FrameStream(socket, this.backend, limits, this.stats, {
       frame: (decoded) => this.onFrame(decoded),
       control: (kind, text) => {

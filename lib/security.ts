@@ -131,6 +131,13 @@ export function createListener(security: Security, hooks: ListenerHooks, options
   return server;
 }
 
+/** The pickle wire is the seed's, unauthenticated by nature: it only runs with insecure. */
+export function checkWire(wire: unknown, insecure: boolean | undefined): void {
+  if (wire === undefined || wire === 'jpeg') return;
+  if (wire !== 'pickle') throw new CvchatError('CVCHAT_INVALID_OPTION', `Expected 'jpeg' or 'pickle' for wire but received ${JSON.stringify(wire)}`);
+  if (!insecure) throw new CvchatError('CVCHAT_INVALID_OPTION', "The pickle wire is the seed's plain wire: it needs insecure (--insecure)");
+}
+
 /** Explains a failed dial in the user's terms; `fatal` when retrying cannot help. */
 export function classifyDialError(error: NodeJS.ErrnoException, security: Security, address: string): { error: CvchatError; fatal: boolean } {
   const code = error.code ?? '';

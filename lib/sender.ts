@@ -10,8 +10,8 @@ import { DEFAULT_STALL_TIMEOUT_MS, LatestFrameWriter } from './latest-writer';
 import { notice } from './log';
 import { checkPort, formatAddress } from './options';
 import { CapturePipeline, type EncodedFrame } from './pipeline';
-import { controlMessage, frameHead } from './protocol';
-import { checkKey, createListener, generateKey, type Security } from './security';
+import { controlMessage, wireParts, type Wire } from './protocol';
+import { checkKey, checkWire, createListener, generateKey, type Security } from './security';
 import { openSource, type SourceOptions } from './source-open';
 import { captureSpec } from './video';
 
@@ -34,6 +34,8 @@ export interface SenderOptions extends SourceOptions {
   handshakeTimeoutMs?: number;
   /** Cut off a viewer that has not taken a whole frame for this long. */
   stallTimeoutMs?: number;
+  /** jpeg (default), or pickle: the seed's own wire, which needs insecure. */
+  wire?: Wire;
 }
 
 interface Viewer {
@@ -71,6 +73,7 @@ export class Sender {
     if (options.source !== undefined) captureSpec({ source: options.source }); // fail fast on a bad source
     this.backend = getBackend(options.backend ?? 'native');
     if (options.stallTimeoutMs !== undefined) checkInteger('stallTimeoutMs', options.stallTimeoutMs, 1, 3_600_000);
+    checkWire(options.wire, options.insecure);
     this.keyGenerated = !options.insecure && options.key === undefined;
     this.security = options.insecure ? { mode: 'plain' } : { mode: 'tls', key: options.key === undefined ? generateKey() : checkKey(options.key) };
     this.server = createListener(
@@ -131,6 +134,7 @@ export class Sender {
       {
         fps: opened.fps,
         quality: this.quality,
+        wire: this.options.wire,
         maxFrames: this.options.frames,
         preview: display ? (frame) => display.show(SENDER_WINDOW, frame) : undefined,
       },
@@ -208,9 +212,8 @@ export class Sender {
 
   private broadcast(frame: EncodedFrame): void {
     if (this.viewers.size === 0) return;
-    const head = frameHead(frame.jpeg.length, { seq: frame.seq, captureTime: frame.captureTime, echoTime: 0, echoHoldMs: 0 });
-    const body = frame.jpeg.subarray(2);
-    for (const viewer of this.viewers) viewer.writer.offer({ head, body });
+    const parts = wireParts(frame.wire, frame.payload, { seq: frame.seq, captureTime: frame.captureTime, echoTime: 0, echoHoldMs: 0 });
+    for (const viewer of this.viewers) viewer.writer.offer({ parts });
   }
 
   private async close(): Promise<void> {

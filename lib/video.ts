@@ -40,7 +40,7 @@ export function captureSpec(options: CaptureOptions = {}): CaptureSpec {
   const spec = parseSource(options.source ?? 0);
   if (options.width !== undefined) spec.width = checkInteger('width', options.width, 1, MAX_DIMENSION);
   if (options.height !== undefined) spec.height = checkInteger('height', options.height, 1, MAX_DIMENSION);
-  if (options.fps !== undefined) spec.fps = checkNumber('fps', options.fps, 0.1, 1000);
+  if (options.fps !== undefined) spec.fps = checkNumber('fps', options.fps, 0, 1000); // 0: as fast as the source gives
   if (options.loop !== undefined) spec.loop = checkBoolean('loop', options.loop);
   if (options.label !== undefined) spec.label = checkString('label', options.label);
   if (options.color !== undefined) spec.color = checkColor('color', options.color);

@@ -165,6 +165,15 @@ describe('sender to receiver on loopback', () => {
     assert.ok(process.memoryUsage().rss - rss < 100e6);
   });
 
+  it('stopping at any moment ends run() cleanly, even with a read pending', async () => {
+    for (let i = 0; i < 40; i++) {
+      const { sender, done } = await startSender({ width: 1280, height: 720, fps: 0 });
+      await sleep(i % 7);
+      await sender.stop();
+      assert.ok(['stopped', 'limit', 'ended'].includes(await done), `run ${i}`);
+    }
+  });
+
   it('encodes each frame once for all viewers', async () => {
     const { sender, done } = await startSender({});
     const receivers = [receive(sender.port, 15), receive(sender.port, 15), receive(sender.port, 15)];
