@@ -32,7 +32,7 @@ export interface CaptureSource {
 }
 
 export interface CaptureSpec {
-  kind: 'camera' | 'file' | 'url' | 'gstreamer' | 'test';
+  kind: 'camera' | 'file' | 'url' | 'gstreamer' | 'test' | 'memory';
   index?: number;
   location?: string;
   width?: number;
@@ -44,6 +44,8 @@ export interface CaptureSpec {
   label?: string;
   /** Test source: colour of the bar across the top, [b, g, r]. */
   color?: BGR;
+  /** Memory source: frames of this backend, played in a loop. Read frames share their pixels. */
+  frames?: VideoFrame[];
 }
 
 export interface VideoBackend {

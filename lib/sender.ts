@@ -36,6 +36,8 @@ export interface SenderOptions extends SourceOptions {
   stallTimeoutMs?: number;
   /** jpeg (default), or pickle: the seed's own wire, which needs insecure. */
   wire?: Wire;
+  /** A source opened beforehand (openCapture, openMemoryCapture), used instead of `source`. */
+  capture?: CaptureSource;
 }
 
 interface Viewer {
@@ -115,7 +117,9 @@ export class Sender {
 
   /** Opens the source and starts listening; resolves once both are ready. */
   async start(): Promise<void> {
-    const opened = await openSource(this.backend, this.options);
+    const opened = this.options.capture
+      ? { capture: this.options.capture, fps: this.options.fps ?? (this.options.capture.info.fps || 30) }
+      : await openSource(this.backend, this.options);
     this.capture = opened.capture;
     try {
       await this.listen();

@@ -53,6 +53,21 @@ export async function openCapture(options: CaptureOptions = {}): Promise<Capture
   return getBackend(options.backend ?? 'native').openCapture(spec);
 }
 
+/**
+ * A source that plays `frames` in a loop, without copying them: each read shares the pixels of
+ * one of them, so the source costs nothing (the benchmark's scene). Keep the frames unreleased
+ * while the capture is open, and do not draw on frames read from it.
+ */
+export async function openMemoryCapture(frames: VideoFrame[], options: { fps?: number; backend?: BackendName } = {}): Promise<CaptureSource> {
+  if (!Array.isArray(frames) || frames.length === 0) throw invalidOption('frames', 'non-empty array of frames', frames);
+  const { width, height } = frames[0];
+  if (!frames.every((f) => f.width === width && f.height === height && f.channels === 3)) {
+    throw invalidOption('frames', `frames of one size (${width}x${height}) with 3 channels`, 'frames of mixed sizes');
+  }
+  const fps = options.fps === undefined ? undefined : checkNumber('fps', options.fps, 0, 1000);
+  return getBackend(options.backend ?? 'native').openCapture({ kind: 'memory', frames, fps });
+}
+
 export interface EncodeOptions {
   format?: ImageFormat;
   /** JPEG and WebP: 1-100 (default 80). PNG: compression level 0-9 (default 3). */

@@ -35,6 +35,22 @@ CaptureSpec ParseSpec(Napi::Env env, const Napi::Object& o) {
     if (spec.test.width > 16384 || spec.test.height > 16384) {
       ThrowCoded(env, "CVCHAT_INVALID_ARGUMENT", "The test source is limited to 16384x16384");
     }
+  } else if (spec.kind == "memory") {
+    Napi::Value frames = o.Get("frames");
+    if (!frames.IsArray() || frames.As<Napi::Array>().Length() == 0) {
+      ThrowCoded(env, "CVCHAT_INVALID_ARGUMENT", "A memory capture needs a non-empty array of frames");
+    }
+    Napi::Array list = frames.As<Napi::Array>();
+    Napi::Object ctor = Data(env).frame.Value();
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      Napi::Value item = list.Get(i);
+      if (!item.IsObject() || !item.As<Napi::Object>().InstanceOf(ctor.As<Napi::Function>())) {
+        ThrowCoded(env, "CVCHAT_INVALID_ARGUMENT", "A memory capture's frames must be Frames");
+      }
+      const cv::Mat& mat = Frame::Unwrap(item.As<Napi::Object>())->mat();
+      if (mat.empty()) ThrowCoded(env, "CVCHAT_FRAME_RELEASED", "A memory capture's frame was already released");
+      spec.memory.push_back(mat);  // shares the pixels
+    }
   } else if (spec.kind != "camera" && spec.kind != "file" && spec.kind != "url" && spec.kind != "gstreamer") {
     ThrowCoded(env, "CVCHAT_INVALID_ARGUMENT", "Unknown capture kind '" + spec.kind + "'");
   }
@@ -48,6 +64,13 @@ std::string Describe(const CaptureSpec& spec) {
 
 void OpenDevice(CaptureState& s) {
   const CaptureSpec& spec = s.spec;
+  if (spec.kind == "memory") {
+    s.width = spec.memory[0].cols;
+    s.height = spec.memory[0].rows;
+    s.fps = spec.fps > 0 ? spec.fps : 30;
+    s.backend = "memory";
+    return;
+  }
   if (spec.kind == "test") {
     s.test = std::make_unique<TestSource>(spec.test);
     s.width = spec.test.width;
@@ -144,6 +167,11 @@ Napi::Value Capture::Read(const Napi::CallbackInfo& info) {
           *frame = state->test->Next();
           return;
         }
+        if (!state->spec.memory.empty()) {
+          // A shallow copy: the frame shares the stored pixels, so readers must not draw on it.
+          *frame = state->spec.memory[state->memoryIndex++ % state->spec.memory.size()];
+          return;
+        }
         if (!state->capture.read(*frame) && state->spec.loop && state->spec.kind == "file") {
           state->capture.set(cv::CAP_PROP_POS_FRAMES, 0);
           state->capture.read(*frame);
@@ -169,6 +197,7 @@ Napi::Value Capture::Release(const Napi::CallbackInfo& info) {
         state->closed = true;
         state->capture.release();
         state->test.reset();
+        state->spec.memory.clear();
       },
       [](Napi::Env env, const auto&) -> Napi::Value { return env.Undefined(); }, {Value()});
 }

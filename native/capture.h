@@ -11,19 +11,21 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "test_source.h"
 
 namespace cvchat {
 
 struct CaptureSpec {
-  std::string kind;  // camera | file | url | gstreamer | test
+  std::string kind;  // camera | file | url | gstreamer | test | memory
   int index = 0;
   std::string location;
   int width = 0, height = 0;  // 0: leave as the source has it
   double fps = 0;
   bool loop = false;
   TestSourceOptions test;
+  std::vector<cv::Mat> memory;  // memory: frames played in a loop, shared, never copied
 };
 
 struct CaptureState {
@@ -31,6 +33,7 @@ struct CaptureState {
   CaptureSpec spec;
   cv::VideoCapture capture;
   std::unique_ptr<TestSource> test;
+  size_t memoryIndex = 0;
   std::atomic<bool> closed{false};
   std::atomic<bool> reading{false};
   // Actual values, read back from the device after opening.

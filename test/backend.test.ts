@@ -11,7 +11,7 @@ import { getBackend } from '../lib/backends';
 import { opencv4nodejsDir } from '../lib/backends/opencv4nodejs';
 import { Receiver } from '../lib/receiver';
 import { Sender } from '../lib/sender';
-import { captureSpec } from '../lib/video';
+import { captureSpec, openMemoryCapture } from '../lib/video';
 import { TEST_KEY } from './helpers';
 
 const installed = fs.existsSync(path.join(opencv4nodejsDir(), 'node_modules', '@u4', 'opencv4nodejs'));
@@ -51,6 +51,23 @@ for (const name of ['native', 'opencv4nodejs'] as BackendName[]) {
         frames++;
       }
       assert.equal(frames, 5);
+      await capture.release();
+    });
+
+    it('plays frames from memory in a loop, unharmed by releasing what it read', async () => {
+      const backend = getBackend(name);
+      const a = backend.fromPixels(Buffer.alloc(8 * 4 * 3, 10), 8, 4, 3);
+      const b = backend.fromPixels(Buffer.alloc(8 * 4 * 3, 200), 8, 4, 3);
+      const capture = await openMemoryCapture([a, b], { backend: name });
+      assert.deepEqual([capture.info.width, capture.info.height], [8, 4]);
+      const firsts: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const frame = (await capture.read())!;
+        firsts.push(backend.toPixels(frame)[0]);
+        frame.release();
+      }
+      assert.deepEqual(firsts, [10, 200, 10, 200, 10]);
+      assert.equal(backend.toPixels(a)[0], 10, 'the source frame survives its readers');
       await capture.release();
     });
 

@@ -60,7 +60,8 @@ function loadCv(): Cv {
 }
 
 class CvFrame implements VideoFrame {
-  constructor(public mat: CvMat) {}
+  /** `shared`: read from a memory source; the mat belongs to the source, so release leaves it. */
+  constructor(public mat: CvMat, private readonly shared = false) {}
   get width() {
     return this.mat.cols;
   }
@@ -71,7 +72,7 @@ class CvFrame implements VideoFrame {
     return this.mat.channels;
   }
   release() {
-    this.mat.release();
+    if (!this.shared) this.mat.release();
   }
 }
 
@@ -106,6 +107,15 @@ export function createOpencv4nodejsBackend(): VideoBackend {
     name: 'opencv4nodejs',
     async openCapture(spec) {
       if (spec.kind === 'test') return openTestSource(spec);
+      if (spec.kind === 'memory') {
+        const mats = (spec.frames ?? []).map((f) => matOf(f));
+        let index = 0;
+        return {
+          info: { width: mats[0].cols, height: mats[0].rows, fps: spec.fps || 30, frameCount: -1, backend: 'memory' },
+          read: async () => new CvFrame(mats[index++ % mats.length], true),
+          release: async () => undefined,
+        };
+      }
       let capture: InstanceType<Cv['VideoCapture']>;
       try {
         capture =
