@@ -254,6 +254,8 @@ export class Chat {
       }
       link.peerNonce = BigInt(text);
       this.choose(link);
+    } else if (kind === 'ACK' && /^\d{1,10}$/.test(text)) {
+      link.writer.ack(Number(text));
     } else if (kind === 'BYE' && link === this.active) {
       link.socket.destroy();
       this.partnerLeft();
@@ -329,7 +331,7 @@ export class Chat {
     if (!link) return;
     const hold = this.echo.time > 0 ? wallClock() - this.echo.receivedAt : 0;
     const meta = { seq: frame.seq, captureTime: frame.captureTime, echoTime: this.echo.time, echoHoldMs: hold };
-    link.writer.offer({ parts: wireParts(frame.wire, frame.payload, meta) });
+    link.writer.offer({ parts: wireParts(frame.wire, frame.payload, meta), seq: frame.seq });
   }
 
   private keepOwnFrame(frame: VideoFrame): void {

@@ -7,7 +7,7 @@ import type { VideoBackend, VideoFrame } from './backend';
 import { wallClock } from './clock';
 import { CvchatError } from './errors';
 import { unpickleImage } from './pickle';
-import { FrameReader, parseControl, readFrameMeta, type FrameMeta, type Wire } from './protocol';
+import { controlMessage, FrameReader, parseControl, readFrameMeta, type FrameMeta, type Wire } from './protocol';
 import type { StreamStats } from './stats';
 
 export interface DecodedFrame {
@@ -27,6 +27,13 @@ export interface FrameStreamOptions {
   wire?: Wire;
 }
 
+/**
+ * Decodes in flight per connection. Two keep both cores busy when frames come faster than one
+ * decoder; results are shown in arrival order, and a frame that finishes after a newer one is
+ * dropped, never shown out of order.
+ */
+const MAX_DECODES = 2;
+
 export const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
 
 export interface FrameStreamEvents {
@@ -39,8 +46,10 @@ export interface FrameStreamEvents {
 
 export class FrameStream {
   private readonly reader: FrameReader;
-  private waiting: { payload: Buffer; receivedAt: number } | null = null;
-  private decoding = false;
+  private waiting: { payload: Buffer; receivedAt: number; order: number } | null = null;
+  private decoding = 0;
+  private arrived = 0;
+  private lastShown = 0;
   private closed = false;
   private idleTimer: NodeJS.Timeout | undefined;
   /** Bytes received, so a caller can tell "closed at once" from "closed mid-stream". */
@@ -88,34 +97,41 @@ export class FrameStream {
         continue;
       }
       if (this.waiting) this.stats.addDropped();
-      this.waiting = { payload, receivedAt };
+      this.waiting = { payload, receivedAt, order: ++this.arrived };
     }
     this.pump();
   }
 
   private pump(): void {
-    if (this.decoding || !this.waiting || this.closed) return;
-    const { payload, receivedAt } = this.waiting;
-    this.waiting = null;
-    this.decoding = true;
-    this.decode(payload).then(
-      (frame) => {
-        this.decoding = false;
-        if (this.closed) {
-          frame.release();
-          return;
-        }
-        const meta = readFrameMeta(payload);
-        const latencyMs = meta && meta.captureTime > 0 ? wallClock() - meta.captureTime : undefined;
-        this.stats.addFrame(payload.length, latencyMs);
-        this.events.frame({ frame, meta, latencyMs, receivedAt });
-        this.pump();
-      },
-      (error: CvchatError) => {
-        this.decoding = false;
-        this.fail(error);
-      },
-    );
+    while (this.decoding < MAX_DECODES && this.waiting && !this.closed) {
+      const { payload, receivedAt, order } = this.waiting;
+      this.waiting = null;
+      this.decoding++;
+      this.decode(payload).then(
+        (frame) => {
+          this.decoding--;
+          if (this.closed || order < this.lastShown) {
+            // Closed meanwhile, or a newer frame was shown first: never go back in time.
+            if (!this.closed) this.stats.addDropped();
+            frame.release();
+            this.pump();
+            return;
+          }
+          this.lastShown = order;
+          const meta = readFrameMeta(payload);
+          const latencyMs = meta && meta.captureTime > 0 ? wallClock() - meta.captureTime : undefined;
+          this.stats.addFrame(payload.length, latencyMs);
+          // Tell a cvchat sender this frame (and every older one) is done: see LatestFrameWriter.
+          if (meta) this.socket.write(controlMessage('ACK', String(meta.seq)));
+          this.events.frame({ frame, meta, latencyMs, receivedAt });
+          this.pump();
+        },
+        (error: CvchatError) => {
+          this.decoding--;
+          this.fail(error);
+        },
+      );
+    }
   }
 
   private async decode(payload: Buffer): Promise<VideoFrame> {

@@ -26,6 +26,8 @@ export interface PipelineOptions {
   wire?: Wire;
   /** Stop after this many captured frames. */
   maxFrames?: number;
+  /** Unpaced sources that are not live: waits before each read until a viewer can take a frame. */
+  demand?: () => Promise<void>;
   /** Receives each captured frame after encoding and owns it from then on (must release it). */
   preview?: (frame: VideoFrame) => void;
 }
@@ -65,6 +67,9 @@ export class CapturePipeline {
           if (wait > 0) await this.pause(wait);
           if (this.stopping) break;
           due = Math.max(due + interval, performance.now());
+        } else if (this.options.demand) {
+          await this.options.demand();
+          if (this.stopping) break;
         }
         let frame: VideoFrame | null;
         try {

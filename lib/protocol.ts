@@ -175,9 +175,10 @@ export class FrameReader {
  * cannot be mistaken for an image (JPEG starts FF D8). BUSY: the sender has its maximum of viewers.
  * BYE: the partner is leaving on purpose, as opposed to a lost network. HELLO (chat only) opens
  * each connection with a random nonce, so that two sides that dialled each other at once keep the
- * same one of the two connections.
+ * same one of the two connections. ACK (receiver to sender, only for frames that carried cvchat
+ * metadata, so never to the seed's scripts) acknowledges a decoded frame by sequence number.
  */
-export type ControlKind = 'BUSY' | 'BYE' | 'HELLO';
+export type ControlKind = 'BUSY' | 'BYE' | 'HELLO' | 'ACK';
 const CONTROL_PREFIX = Buffer.from('CVCHAT:', 'latin1');
 
 export function controlMessage(kind: ControlKind, text = ''): Buffer {

@@ -10,7 +10,7 @@ import { DEFAULT_STALL_TIMEOUT_MS, LatestFrameWriter } from './latest-writer';
 import { notice } from './log';
 import { checkPort, formatAddress } from './options';
 import { CapturePipeline, type EncodedFrame } from './pipeline';
-import { controlMessage, wireParts, type Wire } from './protocol';
+import { controlMessage, FrameReader, parseControl, wireParts, type Wire } from './protocol';
 import { checkKey, checkWire, createListener, generateKey, type Security } from './security';
 import { openSource, type SourceOptions } from './source-open';
 import { captureSpec } from './video';
@@ -62,6 +62,7 @@ export class Sender {
   private capture: CaptureSource | undefined;
   private pipeline: CapturePipeline | undefined;
   private droppedByViewersThatLeft = 0;
+  private demandWaiters: Array<() => void> = [];
   private stopped = false;
 
   constructor(private readonly options: SenderOptions) {
@@ -118,7 +119,7 @@ export class Sender {
   /** Opens the source and starts listening; resolves once both are ready. */
   async start(): Promise<void> {
     const opened = this.options.capture
-      ? { capture: this.options.capture, fps: this.options.fps ?? (this.options.capture.info.fps || 30) }
+      ? { capture: this.options.capture, fps: this.options.fps ?? (this.options.capture.info.fps || 30), live: false }
       : await openSource(this.backend, this.options);
     this.capture = opened.capture;
     try {
@@ -140,6 +141,7 @@ export class Sender {
         quality: this.quality,
         wire: this.options.wire,
         maxFrames: this.options.frames,
+        demand: opened.fps === 0 && !opened.live ? () => this.demand() : undefined,
         preview: display ? (frame) => display.show(SENDER_WINDOW, frame) : undefined,
       },
       (frame) => this.broadcast(frame),
@@ -184,6 +186,23 @@ export class Sender {
     });
   }
 
+  /**
+   * Resolves when some viewer could take a frame now. A source that is not live (memory, a file
+   * or the test picture read unpaced) waits for this before each read, instead of encoding frames
+   * only to drop them; a live source must be read anyway, or it serves stale frames.
+   */
+  private demand(): Promise<void> {
+    for (const viewer of this.viewers) if (viewer.writer.ready) return Promise.resolve();
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => this.demandWaiters.push(resolve));
+  }
+
+  private wakeDemand(): void {
+    const waiters = this.demandWaiters;
+    this.demandWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
   private accept(socket: net.Socket): void {
     const address = formatAddress({ host: socket.remoteAddress ?? '?', port: socket.remotePort ?? 0 });
     socket.on('error', () => undefined); // a viewer's network error only ends that viewer
@@ -198,14 +217,28 @@ export class Sender {
       return;
     }
     socket.setNoDelay(true);
-    // Viewers send nothing we need; read and discard so a chatty peer cannot fill our buffers.
-    socket.on('data', () => undefined);
+    // Viewers send only ACKs (cvchat) or nothing (the seed's receiver). Anything else ends them.
+    const acks = new FrameReader({ maxFrameBytes: 256 });
     const onStalled = () => {
       notice(`cut off viewer ${address}: it took no frame for ${(this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) / 1000} s [CVCHAT_VIEWER_STALLED]`);
       socket.destroy();
     };
     const viewer: Viewer = { socket, writer: new LatestFrameWriter(socket, onStalled, this.options.stallTimeoutMs), address };
+    viewer.writer.onReady = () => this.wakeDemand();
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        for (const payload of acks.push(chunk)) {
+          const control = parseControl(payload);
+          if (control?.kind === 'ACK' && /^\d{1,10}$/.test(control.text)) viewer.writer.ack(Number(control.text));
+          else throw new CvchatError('CVCHAT_BAD_VIEWER_DATA', 'a viewer sent something other than ACKs');
+        }
+      } catch (error) {
+        notice(`cut off viewer ${address}: ${(error as Error).message} [${(error as CvchatError).code}]`);
+        socket.destroy();
+      }
+    });
     this.viewers.add(viewer);
+    this.wakeDemand();
     notice(`viewer ${address} joined (${this.viewers.size}/${this.maxViewers})`);
     socket.once('close', () => {
       this.viewers.delete(viewer);
@@ -217,12 +250,13 @@ export class Sender {
   private broadcast(frame: EncodedFrame): void {
     if (this.viewers.size === 0) return;
     const parts = wireParts(frame.wire, frame.payload, { seq: frame.seq, captureTime: frame.captureTime, echoTime: 0, echoHoldMs: 0 });
-    for (const viewer of this.viewers) viewer.writer.offer({ parts });
+    for (const viewer of this.viewers) viewer.writer.offer({ parts, seq: frame.seq });
   }
 
   private async close(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.wakeDemand();
     this.server.close();
     for (const viewer of this.viewers) viewer.socket.end();
     // Give viewers a moment to read what was sent, then make sure nothing is left open.

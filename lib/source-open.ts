@@ -22,6 +22,8 @@ export interface OpenedSource {
   /** How fast to read it: as asked; else a file's own rate; the test picture at 30; 0 for live
    * sources (cameras, streams, pipelines), which pace themselves. */
   fps: number;
+  /** A camera, stream or pipeline: frames come at their own pace and go stale if not read. */
+  live: boolean;
 }
 
 export async function openSource(backend: VideoBackend, options: SourceOptions): Promise<OpenedSource> {
@@ -41,5 +43,5 @@ export async function openSource(backend: VideoBackend, options: SourceOptions):
   if (options.fps !== undefined) fps = options.fps;
   else if (spec.kind === 'test') fps = 30;
   else if (spec.kind === 'file') fps = sourceFps > 0 && sourceFps <= 240 ? sourceFps : 30;
-  return { capture, fps };
+  return { capture, fps, live: spec.kind === 'camera' || spec.kind === 'url' || spec.kind === 'gstreamer' };
 }

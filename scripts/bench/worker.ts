@@ -1,0 +1,85 @@
+// One side of a benchmark stream, in its own process so that CPU and memory are its own.
+//   worker.js sender SCENE W H PORT FPS BACKEND        prints {"ready":...}, then its figures on SIGTERM
+//   worker.js receiver HOST PORT FRAMES BACKEND WINDOW(window|none) SECONDS   prints its figures as JSON
+import fs from 'node:fs';
+
+import type { BackendName } from '../../lib/backend';
+import { getBackend } from '../../lib/backends';
+import { wallClock } from '../../lib/clock';
+import { Display } from '../../lib/display';
+import { Receiver } from '../../lib/receiver';
+import { Sender } from '../../lib/sender';
+import { openMemoryCapture } from '../../lib/video';
+
+const KEY = 'cvchat-benchmark-key';
+const cpuMs = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+const rssMb = () => process.memoryUsage().rss / 1e6;
+
+async function sender(scene: string, width: number, height: number, port: number, fps: number, backendName: BackendName) {
+  const backend = getBackend(backendName);
+  const bytes = fs.readFileSync(scene);
+  const size = width * height * 3;
+  const frames = [];
+  for (let at = 0; at + size <= bytes.length; at += size) frames.push(backend.fromPixels(bytes.subarray(at, at + size), width, height, 3));
+  const capture = await openMemoryCapture(frames, { backend: backendName });
+  const s = new Sender({ capture, host: '0.0.0.0', port, fps, key: KEY, backend: backendName, quality: 80, maxViewers: 1 });
+  await s.start();
+  const running = s.run();
+  process.stdout.write(`${JSON.stringify({ ready: true, port: s.port })}\n`);
+  // CPU is counted from the moment a viewer joins: start-up is not per-frame work.
+  let mark: { cpu: number; frames: number; rss: number } | undefined;
+  const poll = setInterval(() => {
+    if (!mark && s.viewerCount > 0) mark = { cpu: cpuMs(), frames: s.stats?.frames ?? 0, rss: rssMb() };
+  }, 20);
+  process.once('SIGTERM', async () => {
+    clearInterval(poll);
+    const frames = (s.stats?.frames ?? 0) - (mark?.frames ?? 0);
+    const result = { cpuMsPerFrame: mark && frames > 0 ? (cpuMs() - mark.cpu) / frames : null, framesEncoded: s.stats?.frames ?? 0, dropped: s.dropped, rssMb: rssMb(), rssMbAtJoin: mark?.rss ?? null };
+    await s.stop();
+    await running;
+    process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
+  });
+}
+
+async function receiver(host: string, port: number, frames: number, backendName: BackendName, window: boolean, seconds: number) {
+  const latencies: number[] = [];
+  const times: number[] = [];
+  const warmAt = Math.max(1, Math.floor(frames / 10));
+  let warm: { cpu: number; time: number; rss: number } | undefined;
+  let bytes = 0;
+  const display = window ? new Display(getBackend(backendName), { quit: () => undefined }) : undefined;
+  const r = new Receiver({
+    connect: { host, port }, key: KEY, frames, backend: backendName, display,
+    onFrame: (d) => {
+      const now = wallClock();
+      if (d.latencyMs !== undefined) latencies.push(d.latencyMs);
+      times.push(now - performance.timeOrigin);
+      if (latencies.length === warmAt) warm = { cpu: cpuMs(), time: now, rss: rssMb() };
+    },
+  });
+  // On a slow link the frame count may never be reached: stop after `seconds` as well.
+  const timer = seconds > 0 ? setTimeout(() => r.stop(), seconds * 1000) : undefined;
+  await r.run();
+  clearTimeout(timer);
+  display?.close();
+  bytes = r.stats.bytes / Math.max(1, r.stats.frames);
+  const end = wallClock();
+  // Too few frames for the warm-up mark (a slow link): count them all from the start.
+  const from = warm ?? { cpu: 0, time: performance.timeOrigin, rss: 0 };
+  const after = Math.max(1, warm ? r.stats.frames - warmAt : r.stats.frames);
+  const result = {
+    frames: r.stats.frames, dropped: r.stats.dropped,
+    fps: after / ((end - from.time) / 1000),
+    cpuMsPerFrame: (cpuMs() - from.cpu) / after,
+    bytesPerFrame: bytes, latencyMs: latencies, times,
+    ttffMs: times[0], rssMb: rssMb(), rssMbAtWarm: warm?.rss ?? null,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
+}
+
+const [role, ...args] = process.argv.slice(2);
+if (role === 'sender') void sender(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5] as BackendName);
+else void receiver(args[0], Number(args[1]), Number(args[2]), args[3] as BackendName, args[4] === 'window', Number(args[5] ?? 0));
