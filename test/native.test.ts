@@ -120,6 +120,20 @@ describe('codec', () => {
     }
   });
 
+  it('never answers a truncated image with an earlier picture', async () => {
+    const capture = await openCapture({ source: 'test', width: 320, height: 240 });
+    const earlier = await encode((await capture.read())!);
+    const later = await encode((await capture.read())!);
+    await capture.release();
+    for (let cut = 100; cut < later.length; cut += 53) {
+      const first = await decode(earlier);
+      const firstPixels = framePixels(first);
+      first.release();
+      const result = await decode(later.subarray(0, cut)).then((f) => framePixels(f), () => null);
+      assert.ok(result === null || !result.equals(firstPixels), `cut at ${cut} gave the earlier picture back`);
+    }
+  });
+
   it('checks options and names them in the error', async () => {
     const frame = await testFrame();
     await assert.rejects(encode(frame, { quality: 101 }), {
