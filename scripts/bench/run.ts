@@ -84,14 +84,17 @@ interface RunSpec {
   frames: number;
   seconds?: number;
   link?: { sender: string; receiver: string; address: string };
+  /** Memory runs: measure from this many frames on, after warm-up. */
+  warmFrames?: number;
 }
 
 async function runCvchat(spec: RunSpec, backend: 'native' | 'opencv4nodejs', display?: string): Promise<RunResult> {
   const port = nextPort();
   const env = { DISPLAY: display ?? '', QT_QPA_PLATFORM: '', CVCHAT_OPENCV4NODEJS_DIR: process.env.CVCHAT_OPENCV4NODEJS_DIR ?? path.join(root, '.opencv4nodejs') };
-  const tx = spawnProcess(process.execPath, [worker, 'sender', spec.scene, String(spec.width), String(spec.height), String(port), String(spec.fps), backend], env, spec.link?.sender);
+  const warm = String(spec.warmFrames ?? 0);
+  const tx = spawnProcess(process.execPath, [worker, 'sender', spec.scene, String(spec.width), String(spec.height), String(port), String(spec.fps), backend, warm], env, spec.link?.sender);
   await waitForLine(tx.out, /"ready"/);
-  const rx = spawnProcess(process.execPath, [worker, 'receiver', spec.link?.address ?? '127.0.0.1', String(port), String(spec.frames), backend, display ? 'window' : 'none', String(spec.seconds ?? 0)], env, spec.link?.receiver);
+  const rx = spawnProcess(process.execPath, [worker, 'receiver', spec.link?.address ?? '127.0.0.1', String(port), String(spec.frames), backend, display ? 'window' : 'none', String(spec.seconds ?? 0), warm], env, spec.link?.receiver);
   await rx.exited;
   tx.child.kill('SIGTERM');
   await tx.exited;
@@ -212,11 +215,15 @@ async function main() {
     r.seedPaced = await runSeed({ scene, width, height, fps: 30, frames: n.seed[index] });
   }
 
-  progress(`memory: cvchat over ${n.memory} frames at 640x480`);
+  // Memory: RSS after a warm-up of WARM frames (allocators and V8 size themselves first), then
+  // its growth over the next n.memory frames.
+  const WARM = quick ? 500 : 2000;
+  progress(`memory: cvchat over ${n.memory} frames at 640x480, after ${WARM} frames of warm-up`);
   const memoryScene = makeScene(dir, 640, 480);
+  const memorySpec = { scene: memoryScene, width: 640, height: 480, fps: 0, frames: n.memory + WARM, warmFrames: WARM };
   results.memory = {
-    native: await runCvchat({ scene: memoryScene, width: 640, height: 480, fps: 0, frames: n.memory }, 'native'),
-    ...(o4nInstalled ? { opencv4nodejs: await runCvchat({ scene: memoryScene, width: 640, height: 480, fps: 0, frames: n.memory }, 'opencv4nodejs') } : {}),
+    native: await runCvchat(memorySpec, 'native'),
+    ...(o4nInstalled ? { opencv4nodejs: await runCvchat(memorySpec, 'opencv4nodejs') } : {}),
   };
 
   const links: Record<string, unknown> = {};
@@ -294,7 +301,7 @@ function markdown(results: Record<string, unknown>, goals: Array<{ goal: string;
     row('opencv4nodejs as documented (unencrypted)', r.opencv4nodejsDocumented);
     row('seed (pickle)', r.seed, r.seedPaced);
   }
-  lines.push('', '## Memory', '', '| backend | frames | sender RSS start -> end (MB) | receiver RSS start -> end (MB) |', '|---|---|---|---|');
+  lines.push('', '## Memory (640x480, unpaced; RSS after warm-up -> at the end)', '', '| backend | frames | sender RSS start -> end (MB) | receiver RSS start -> end (MB) |', '|---|---|---|---|');
   for (const [name, m] of Object.entries(results.memory as Record<string, RunResult>)) {
     lines.push(`| ${name} | ${m.frames} | ${fmt(m.senderRssMbAtStart)} -> ${fmt(m.senderRssMb)} | ${fmt(m.receiverRssMbAtStart)} -> ${fmt(m.receiverRssMb)} |`);
   }

@@ -1,6 +1,7 @@
 // One side of a benchmark stream, in its own process so that CPU and memory are its own.
-//   worker.js sender SCENE W H PORT FPS BACKEND        prints {"ready":...}, then its figures on SIGTERM
-//   worker.js receiver HOST PORT FRAMES BACKEND WINDOW(window|none) SECONDS   prints its figures as JSON
+//   worker.js sender SCENE W H PORT FPS BACKEND [WARM]   prints {"ready":...}, then its figures on SIGTERM
+//     (WARM: take the starting RSS after this many frames, for the memory run; default at join)
+//   worker.js receiver HOST PORT FRAMES BACKEND WINDOW(window|none) SECONDS [WARM]   prints its figures as JSON
 import fs from 'node:fs';
 
 import type { BackendName } from '../../lib/backend';
@@ -18,7 +19,7 @@ const cpuMs = () => {
 };
 const rssMb = () => process.memoryUsage().rss / 1e6;
 
-async function sender(scene: string, width: number, height: number, port: number, fps: number, backendName: BackendName) {
+async function sender(scene: string, width: number, height: number, port: number, fps: number, backendName: BackendName, warmFrames: number) {
   const backend = getBackend(backendName);
   const bytes = fs.readFileSync(scene);
   const size = width * height * 3;
@@ -31,23 +32,25 @@ async function sender(scene: string, width: number, height: number, port: number
   process.stdout.write(`${JSON.stringify({ ready: true, port: s.port })}\n`);
   // CPU is counted from the moment a viewer joins: start-up is not per-frame work.
   let mark: { cpu: number; frames: number; rss: number } | undefined;
+  let rssAtWarm: number | null = null;
   const poll = setInterval(() => {
     if (!mark && s.viewerCount > 0) mark = { cpu: cpuMs(), frames: s.stats?.frames ?? 0, rss: rssMb() };
+    if (rssAtWarm === null && warmFrames > 0 && (s.stats?.frames ?? 0) >= warmFrames) rssAtWarm = rssMb();
   }, 20);
   process.once('SIGTERM', async () => {
     clearInterval(poll);
     const frames = (s.stats?.frames ?? 0) - (mark?.frames ?? 0);
-    const result = { cpuMsPerFrame: mark && frames > 0 ? (cpuMs() - mark.cpu) / frames : null, framesEncoded: s.stats?.frames ?? 0, dropped: s.dropped, rssMb: rssMb(), rssMbAtJoin: mark?.rss ?? null };
+    const result = { cpuMsPerFrame: mark && frames > 0 ? (cpuMs() - mark.cpu) / frames : null, framesEncoded: s.stats?.frames ?? 0, dropped: s.dropped, rssMb: rssMb(), rssMbAtJoin: warmFrames > 0 ? rssAtWarm : mark?.rss ?? null };
     await s.stop();
     await running;
     process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
   });
 }
 
-async function receiver(host: string, port: number, frames: number, backendName: BackendName, window: boolean, seconds: number) {
+async function receiver(host: string, port: number, frames: number, backendName: BackendName, window: boolean, seconds: number, warmFrames: number) {
   const latencies: number[] = [];
   const times: number[] = [];
-  const warmAt = Math.max(1, Math.floor(frames / 10));
+  const warmAt = warmFrames > 0 ? warmFrames : Math.max(1, Math.floor(frames / 10));
   let warm: { cpu: number; time: number; rss: number } | undefined;
   let bytes = 0;
   const display = window ? new Display(getBackend(backendName), { quit: () => undefined }) : undefined;
@@ -81,5 +84,5 @@ async function receiver(host: string, port: number, frames: number, backendName:
 }
 
 const [role, ...args] = process.argv.slice(2);
-if (role === 'sender') void sender(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5] as BackendName);
-else void receiver(args[0], Number(args[1]), Number(args[2]), args[3] as BackendName, args[4] === 'window', Number(args[5] ?? 0));
+if (role === 'sender') void sender(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5] as BackendName, Number(args[6] ?? 0));
+else void receiver(args[0], Number(args[1]), Number(args[2]), args[3] as BackendName, args[4] === 'window', Number(args[5] ?? 0), Number(args[6] ?? 0));
