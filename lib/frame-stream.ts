@@ -29,10 +29,16 @@ export interface FrameStreamOptions {
 
 /**
  * Decodes in flight per connection. Two keep both cores busy when frames come faster than one
- * decoder; results are shown in arrival order, and a frame that finishes after a newer one is
- * dropped, never shown out of order.
+ * decoder. Results are delivered in arrival order: a decode that finishes first waits for the
+ * older one (a millisecond or so) rather than having that older decode's work thrown away.
  */
 const MAX_DECODES = 2;
+
+interface Decoded {
+  payload: Buffer;
+  receivedAt: number;
+  frame: VideoFrame;
+}
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
 
@@ -49,7 +55,9 @@ export class FrameStream {
   private waiting: { payload: Buffer; receivedAt: number; order: number } | null = null;
   private decoding = 0;
   private arrived = 0;
-  private lastShown = 0;
+  /** Orders of the decodes in flight, oldest first, and results waiting for an older one. */
+  private inFlight: number[] = [];
+  private finished = new Map<number, Decoded>();
   private closed = false;
   private idleTimer: NodeJS.Timeout | undefined;
   /** Bytes received, so a caller can tell "closed at once" from "closed mid-stream". */
@@ -107,23 +115,16 @@ export class FrameStream {
       const { payload, receivedAt, order } = this.waiting;
       this.waiting = null;
       this.decoding++;
+      this.inFlight.push(order);
       this.decode(payload).then(
         (frame) => {
           this.decoding--;
-          if (this.closed || order < this.lastShown) {
-            // Closed meanwhile, or a newer frame was shown first: never go back in time.
-            if (!this.closed) this.stats.addDropped();
+          if (this.closed) {
             frame.release();
-            this.pump();
             return;
           }
-          this.lastShown = order;
-          const meta = readFrameMeta(payload);
-          const latencyMs = meta && meta.captureTime > 0 ? wallClock() - meta.captureTime : undefined;
-          this.stats.addFrame(payload.length, latencyMs);
-          // Tell a cvchat sender this frame (and every older one) is done: see LatestFrameWriter.
-          if (meta) this.socket.write(controlMessage('ACK', String(meta.seq)));
-          this.events.frame({ frame, meta, latencyMs, receivedAt });
+          this.finished.set(order, { payload, receivedAt, frame });
+          this.deliverInOrder();
           this.pump();
         },
         (error: CvchatError) => {
@@ -131,6 +132,20 @@ export class FrameStream {
           this.fail(error);
         },
       );
+    }
+  }
+
+  private deliverInOrder(): void {
+    while (this.inFlight.length > 0 && this.finished.has(this.inFlight[0])) {
+      const order = this.inFlight.shift() as number;
+      const { payload, receivedAt, frame } = this.finished.get(order) as Decoded;
+      this.finished.delete(order);
+      const meta = readFrameMeta(payload);
+      const latencyMs = meta && meta.captureTime > 0 ? wallClock() - meta.captureTime : undefined;
+      this.stats.addFrame(payload.length, latencyMs);
+      // Tell a cvchat sender this frame (and every older one) is done: see LatestFrameWriter.
+      if (meta) this.socket.write(controlMessage('ACK', String(meta.seq)));
+      this.events.frame({ frame, meta, latencyMs, receivedAt });
     }
   }
 
@@ -144,14 +159,21 @@ export class FrameStream {
   private fail(error: CvchatError): void {
     if (this.closed) return;
     this.closed = true;
+    this.releaseFinished();
     clearTimeout(this.idleTimer);
     this.waiting = null;
     this.events.error(error);
     this.socket.destroy();
   }
 
+  private releaseFinished(): void {
+    for (const { frame } of this.finished.values()) frame.release();
+    this.finished.clear();
+  }
+
   private onClose(): void {
     this.closed = true;
+    this.releaseFinished();
     clearTimeout(this.idleTimer);
     this.waiting = null;
     this.socket.off('data', this.onData);

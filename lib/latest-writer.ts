@@ -44,6 +44,14 @@ export class LatestFrameWriter {
     return !this.writing && !(this.acking && this.unacked.length >= MAX_UNACKED) && !this.socket.destroyed;
   }
 
+  /**
+   * True when a frame offered now would be written at once or wait without replacing another:
+   * a demand-driven source encodes one frame ahead, so it leaves the moment the viewer can take it.
+   */
+  get wantsFrame(): boolean {
+    return !this.socket.destroyed && (this.ready || this.waiting === null);
+  }
+
   /** Sends now if the viewer can take it, else keeps this one as the next to send. */
   offer(frame: OutgoingFrame): void {
     if (this.socket.destroyed || !this.socket.writable) return;
@@ -74,7 +82,7 @@ export class LatestFrameWriter {
     const next = this.waiting;
     this.waiting = null;
     if (next) this.write(next);
-    else this.onReady();
+    this.onReady(); // the waiting slot is free either way
   }
 
   private write(frame: OutgoingFrame): void {

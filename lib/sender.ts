@@ -192,7 +192,7 @@ export class Sender {
    * only to drop them; a live source must be read anyway, or it serves stale frames.
    */
   private demand(): Promise<void> {
-    for (const viewer of this.viewers) if (viewer.writer.ready) return Promise.resolve();
+    for (const viewer of this.viewers) if (viewer.writer.wantsFrame) return Promise.resolve();
     if (this.stopped) return Promise.resolve();
     return new Promise((resolve) => this.demandWaiters.push(resolve));
   }

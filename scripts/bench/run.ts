@@ -341,7 +341,7 @@ async function chart(resolutions: Record<string, Record<string, unknown>>): Prom
       x: { field: 'resolution', type: 'nominal', sort: Object.keys(resolutions), title: null },
       xOffset: { field: 'system', type: 'nominal' },
       y: { field: 'fps', type: 'quantitative', title: 'fps' },
-      color: { field: 'system', type: 'nominal' },
+      color: { field: 'system', type: 'nominal', legend: { labelLimit: 300 } },
     },
   }).spec;
   return new vega.View(vega.parse(spec), { renderer: 'none' }).toSVG();
