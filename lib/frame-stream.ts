@@ -7,7 +7,7 @@ import type { VideoBackend, VideoFrame } from './backend';
 import { wallClock } from './clock';
 import { CvchatError } from './errors';
 import { unpickleImage } from './pickle';
-import { controlMessage, FrameReader, parseControl, readFrameMeta, type FrameMeta, type Wire } from './protocol';
+import { controlMessage, FrameReader, looksLikeTlsHandshake, parseControl, PLAIN_ANSWER, readFrameMeta, type FrameMeta, type Wire } from './protocol';
 import type { StreamStats } from './stats';
 
 export interface DecodedFrame {
@@ -88,6 +88,14 @@ export class FrameStream {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.bytesReceived === 0 && looksLikeTlsHandshake(chunk)) {
+      // An encrypted peer on our plain wire: tell it so (see PLAIN), instead of a bare reset.
+      this.closed = true;
+      clearTimeout(this.idleTimer);
+      this.events.error(new CvchatError('CVCHAT_PEER_ENCRYPTED', 'the peer speaks TLS but this side runs --insecure'));
+      this.socket.end(PLAIN_ANSWER());
+      return;
+    }
     this.bytesReceived += chunk.length;
     let payloads: Buffer[];
     try {

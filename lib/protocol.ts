@@ -177,8 +177,10 @@ export class FrameReader {
  * each connection with a random nonce, so that two sides that dialled each other at once keep the
  * same one of the two connections. ACK (receiver to sender, only for frames that carried cvchat
  * metadata, so never to the seed's scripts) acknowledges a decoded frame by sequence number.
+ * PLAIN answers a peer that opened with a TLS handshake on the plain wire: whatever the text, its
+ * TLS client then fails with "wrong version", which cvchat reports as a peer that is not encrypted.
  */
-export type ControlKind = 'BUSY' | 'BYE' | 'HELLO' | 'ACK';
+export type ControlKind = 'BUSY' | 'BYE' | 'HELLO' | 'ACK' | 'PLAIN';
 const CONTROL_PREFIX = Buffer.from('CVCHAT:', 'latin1');
 
 export function controlMessage(kind: ControlKind, text = ''): Buffer {
@@ -192,3 +194,10 @@ export function parseControl(payload: Buffer): { kind: string; text: string } | 
   const space = body.indexOf(' ');
   return space < 0 ? { kind: body, text: '' } : { kind: body.slice(0, space), text: body.slice(space + 1) };
 }
+
+/** A TLS handshake record (ClientHello): an encrypted peer talking to a plain (--insecure) one. */
+export function looksLikeTlsHandshake(bytes: Buffer): boolean {
+  return bytes.length >= 3 && bytes[0] === 0x16 && bytes[1] === 0x03 && bytes[2] <= 0x04;
+}
+
+export const PLAIN_ANSWER = () => controlMessage('PLAIN', 'this side runs --insecure (the plain wire): pass --insecure too, or drop it there');

@@ -10,7 +10,7 @@ import { DEFAULT_STALL_TIMEOUT_MS, LatestFrameWriter } from './latest-writer';
 import { notice } from './log';
 import { checkPort, formatAddress } from './options';
 import { CapturePipeline, type EncodedFrame } from './pipeline';
-import { controlMessage, FrameReader, parseControl, wireParts, type Wire } from './protocol';
+import { controlMessage, FrameReader, looksLikeTlsHandshake, parseControl, PLAIN_ANSWER, wireParts, type Wire } from './protocol';
 import { checkKey, checkWire, createListener, generateKey, type Security } from './security';
 import { openSource, type SourceOptions } from './source-open';
 import { captureSpec } from './video';
@@ -225,7 +225,14 @@ export class Sender {
     };
     const viewer: Viewer = { socket, writer: new LatestFrameWriter(socket, onStalled, this.options.stallTimeoutMs), address };
     viewer.writer.onReady = () => this.wakeDemand();
+    let first = true;
     socket.on('data', (chunk: Buffer) => {
+      if (first && looksLikeTlsHandshake(chunk)) {
+        notice(`refused ${address}: it speaks TLS but this sender runs --insecure [CVCHAT_PEER_ENCRYPTED]`);
+        socket.end(PLAIN_ANSWER());
+        return;
+      }
+      first = false;
       try {
         for (const payload of acks.push(chunk)) {
           const control = parseControl(payload);

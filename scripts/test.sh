@@ -11,7 +11,8 @@ cd "$root"
 bash scripts/install-opencv4nodejs.sh
 export CVCHAT_REQUIRE_OPENCV4NODEJS=1
 
-run() { node --expose-gc --test "$@"; }
+# A per-test limit, so that a hang fails the run with a name instead of stalling CI.
+run() { node --expose-gc --test --test-timeout=180000 "$@"; }
 
 echo "== the whole suite (node-gyp build)"
 run dist/test/*.test.js

@@ -95,6 +95,20 @@ describe('chat on loopback', () => {
     await Promise.allSettled([a.done, b.done]);
   });
 
+  it('an encrypted side explains a partner on the plain wire', async () => {
+    const [pa, pb] = [await freePort(), await freePort()];
+    const plain = await side('alice', pa, pb, { insecure: true, key: undefined });
+    const encrypted = await side('bob', pb, pa);
+    const first = await Promise.race([plain.done, encrypted.done]).then(
+      (end) => assert.fail(`a side ended with '${end}'`),
+      (error: { code: string }) => error,
+    );
+    assert.equal(first.code, 'CVCHAT_PEER_NOT_ENCRYPTED');
+    plain.chat.stop();
+    encrypted.chat.stop();
+    await Promise.allSettled([plain.done, encrypted.done]);
+  });
+
   it('with --stay, waits for a new call after the partner leaves', async () => {
     const [pa, pb] = [await freePort(), await freePort()];
     const a = await side('alice', pa, pb, { stay: true });

@@ -170,7 +170,9 @@ describe('encrypted sender', () => {
   });
 
   it('an encrypted receiver explains a sender on the plain wire', async () => {
-    const { sender, done } = await startSender({ insecure: true });
+    // 0.2 fps: no frame leaves before the receiver's TLS handshake arrives, so the sender's answer
+    // to the handshake itself is what the receiver must understand.
+    const { sender, done } = await startSender({ insecure: true, fps: 0.2 });
     const receiver = new Receiver({ connect: { host: '127.0.0.1', port: sender.port }, key: TEST_KEY });
     await assert.rejects(receiver.run(), { code: 'CVCHAT_PEER_NOT_ENCRYPTED', message: /--insecure/ });
     await sender.stop();
