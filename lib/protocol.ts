@@ -94,6 +94,8 @@ export function readFrameMeta(jpeg: Buffer): FrameMeta | null {
 export interface FrameReaderOptions {
   /** Declared lengths above this are refused before anything is allocated. */
   maxFrameBytes?: number;
+  /** How the limit is named in the error: the option that sets it, or what it is for. */
+  limitName?: string;
 }
 
 /**
@@ -103,12 +105,14 @@ export interface FrameReaderOptions {
  */
 export class FrameReader {
   private readonly maxFrameBytes: number;
+  private readonly limitName: string;
   private readonly chunks: Buffer[] = [];
   private buffered = 0;
   private expected = -1; // payload length once the header is read; -1 while waiting for it
 
   constructor(options: FrameReaderOptions = {}) {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.limitName = options.limitName ?? '--max-frame-bytes';
   }
 
   /** Bytes held while waiting for the rest of a frame. */
@@ -133,7 +137,7 @@ export class FrameReader {
         if (length > BigInt(this.maxFrameBytes)) {
           throw new CvchatError(
             'CVCHAT_FRAME_TOO_LARGE',
-            `The peer declared a frame of ${length} bytes, above the limit of ${this.maxFrameBytes} (--max-frame-bytes)`,
+            `The peer declared a frame of ${length} bytes, above the limit of ${this.maxFrameBytes} (${this.limitName})`,
           );
         }
         this.expected = Number(length);

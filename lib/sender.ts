@@ -218,7 +218,7 @@ export class Sender {
     }
     socket.setNoDelay(true);
     // Viewers send only ACKs (cvchat) or nothing (the seed's receiver). Anything else ends them.
-    const acks = new FrameReader({ maxFrameBytes: 256 });
+    const acks = new FrameReader({ maxFrameBytes: 256, limitName: 'a viewer sends only small ACKs' });
     const onStalled = () => {
       notice(`cut off viewer ${address}: it took no frame for ${(this.options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) / 1000} s [CVCHAT_VIEWER_STALLED]`);
       socket.destroy();
