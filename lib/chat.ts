@@ -17,7 +17,7 @@ import { notice } from './log';
 import { checkPort, formatAddress, type Address } from './options';
 import { CapturePipeline, type EncodedFrame } from './pipeline';
 import { controlMessage, DEFAULT_MAX_FRAME_BYTES, wireParts, type Wire } from './protocol';
-import { checkKey, checkWire, classifyDialError, createListener, dial, type Security } from './security';
+import { BACKOFF_FIRST_MS, BACKOFF_MAX_MS, classifyDialError, createListener, dial, requiredSecurity, type Security } from './security';
 import { openSource, type SourceOptions } from './source-open';
 import { StreamStats } from './stats';
 import { DEFAULT_MAX_PIXELS } from './video';
@@ -52,8 +52,6 @@ interface Link {
   writer: LatestFrameWriter;
 }
 
-const BACKOFF_FIRST_MS = 200;
-const BACKOFF_MAX_MS = 2000;
 const MAX_PENDING_LINKS = 4;
 
 export class Chat {
@@ -90,10 +88,7 @@ export class Chat {
     if (options.frames !== undefined) checkInteger('frames', options.frames, 1, Number.MAX_SAFE_INTEGER);
     if (options.fps !== undefined) checkNumber('fps', options.fps, 0, 1000);
     this.backend = getBackend(options.backend ?? 'native');
-    checkWire(options.wire, options.insecure);
-    if (options.insecure) this.security = { mode: 'plain' };
-    else if (options.key !== undefined) this.security = { mode: 'tls', key: checkKey(options.key) };
-    else throw new CvchatError('CVCHAT_NO_KEY', 'No key: both sides of a chat need the same --key (or CVCHAT_KEY), or --insecure on both');
+    this.security = requiredSecurity(options, 'both sides of a chat need the same --key (or CVCHAT_KEY), or --insecure on both');
     this.server = createListener(this.security, {
       connection: (socket) => this.adopt(socket, false),
       refused: (address, code, reason) => notice(`chat: refused ${address}: ${reason} [${code}]`),

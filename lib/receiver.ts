@@ -11,7 +11,7 @@ import { FrameStream, type DecodedFrame } from './frame-stream';
 import { notice } from './log';
 import { checkPort, formatAddress, type Address } from './options';
 import { DEFAULT_MAX_FRAME_BYTES, type Wire } from './protocol';
-import { checkKey, checkWire, classifyDialError, dial, type Security } from './security';
+import { BACKOFF_FIRST_MS, BACKOFF_MAX_MS, classifyDialError, dial, requiredSecurity, type Security } from './security';
 import { StreamStats } from './stats';
 import { DEFAULT_MAX_PIXELS } from './video';
 
@@ -39,10 +39,8 @@ export interface ReceiverOptions {
 
 export type ReceiverEnd = 'limit' | 'stopped';
 
-const BACKOFF_FIRST_MS = 200;
 /** After a session ends, try again soon: the sender was there a moment ago (a restart, a glitch). */
 const RETRY_AFTER_SESSION_MS = 50;
-const BACKOFF_MAX_MS = 2000;
 
 export class Receiver {
   readonly stats = new StreamStats('receiver');
@@ -65,12 +63,7 @@ export class Receiver {
     if (options.frames !== undefined) checkInteger('frames', options.frames, 1, Number.MAX_SAFE_INTEGER);
     this.backend = getBackend(options.backend ?? 'native');
     if (options.idleTimeoutMs !== undefined) checkInteger('idleTimeoutMs', options.idleTimeoutMs, 1, 3_600_000);
-    checkWire(options.wire, options.insecure);
-    if (options.insecure) this.security = { mode: 'plain' };
-    else if (options.key !== undefined) this.security = { mode: 'tls', key: checkKey(options.key) };
-    else {
-      throw new CvchatError('CVCHAT_NO_KEY', 'No key: pass --key (or set CVCHAT_KEY) with the key the sender printed, or --insecure for a sender on the plain wire');
-    }
+    this.security = requiredSecurity(options, 'pass --key (or set CVCHAT_KEY) with the key the sender printed, or --insecure for a sender on the plain wire');
   }
 
   /** Connects (and reconnects) until the frame limit, stop(), or a refusal. */

@@ -138,6 +138,21 @@ export function checkWire(wire: unknown, insecure: boolean | undefined): void {
   if (!insecure) throw new CvchatError('CVCHAT_INVALID_OPTION', "The pickle wire is the seed's plain wire: it needs insecure (--insecure)");
 }
 
+/**
+ * The security of a side that must be given its key (a receiver, a chat side): insecure, or the
+ * given key, or a CVCHAT_NO_KEY error saying `whereToGetIt`. Also checks the wire.
+ */
+export function requiredSecurity(options: { insecure?: boolean; key?: string; wire?: unknown }, whereToGetIt: string): Security {
+  checkWire(options.wire, options.insecure);
+  if (options.insecure) return { mode: 'plain' };
+  if (options.key !== undefined) return { mode: 'tls', key: checkKey(options.key) };
+  throw new CvchatError('CVCHAT_NO_KEY', `No key: ${whereToGetIt}`);
+}
+
+/** Reconnecting: the first pause, doubling to the longest. */
+export const BACKOFF_FIRST_MS = 200;
+export const BACKOFF_MAX_MS = 2000;
+
 /** Explains a failed dial in the user's terms; `fatal` when retrying cannot help. */
 export function classifyDialError(error: NodeJS.ErrnoException, security: Security, address: string): { error: CvchatError; fatal: boolean } {
   const code = error.code ?? '';
