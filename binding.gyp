@@ -9,6 +9,7 @@
         "native/capture.cc",
         "native/test_source.cc",
         "native/codec.cc",
+        "native/jpeg.cc",
         "native/window.cc",
         "native/writer.cc"
       ],
@@ -22,6 +23,7 @@
         "-lopencv_imgcodecs",
         "-lopencv_videoio",
         "-lopencv_highgui",
+        "-ljpeg",
         "<!@(pkg-config --libs-only-L opencv4)"
       ],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],

@@ -2,11 +2,13 @@
 
 #include <opencv2/imgcodecs.hpp>
 
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
 #include "common.h"
 #include "frame.h"
+#include "jpeg.h"
 
 namespace cvchat {
 
@@ -84,13 +86,28 @@ ImageHeader ProbeWebp(const uint8_t* d, size_t n) {
   return h;
 }
 
-// Encoded bytes live in a std::vector owned by the Buffer; the finalizer frees it.
-Napi::Buffer<uint8_t> HandOver(Napi::Env env, std::unique_ptr<std::vector<uint8_t>> bytes) {
-  std::vector<uint8_t>* raw = bytes.release();
-  int64_t size = static_cast<int64_t>(raw->capacity());
-  Napi::MemoryManagement::AdjustExternalMemory(env, size);
-  return Napi::Buffer<uint8_t>::New(env, raw->data(), raw->size(), [size](Napi::Env env, uint8_t*, std::vector<uint8_t>* v) {
-    Napi::MemoryManagement::AdjustExternalMemory(env, -size);
+// Encoded bytes, from libjpeg directly (a malloc'd block) or from imencode (a vector).
+struct Encoded {
+  JpegBytes jpeg;
+  std::unique_ptr<std::vector<uint8_t>> vector = std::make_unique<std::vector<uint8_t>>();
+};
+
+// The Buffer takes the bytes over without a copy; its finalizer frees them.
+Napi::Buffer<uint8_t> HandOver(Napi::Env env, Encoded* encoded) {
+  if (encoded->jpeg.data != nullptr) {
+    int64_t capacity = static_cast<int64_t>(encoded->jpeg.capacity);
+    size_t size = encoded->jpeg.size;
+    Napi::MemoryManagement::AdjustExternalMemory(env, capacity);
+    return Napi::Buffer<uint8_t>::New(env, encoded->jpeg.Release(), size, [capacity](Napi::Env env, uint8_t* data) {
+      Napi::MemoryManagement::AdjustExternalMemory(env, -capacity);
+      std::free(data);
+    });
+  }
+  std::vector<uint8_t>* raw = encoded->vector.release();
+  int64_t capacity = static_cast<int64_t>(raw->capacity());
+  Napi::MemoryManagement::AdjustExternalMemory(env, capacity);
+  return Napi::Buffer<uint8_t>::New(env, raw->data(), raw->size(), [capacity](Napi::Env env, uint8_t*, std::vector<uint8_t>* v) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -capacity);
     delete v;
   }, raw);
 }
@@ -117,15 +134,16 @@ Napi::Value Encode(const Napi::CallbackInfo& info) {
   } else {
     ThrowCoded(env, "CVCHAT_INVALID_ARGUMENT", "Unknown image format '" + format + "' (jpeg, png or webp)");
   }
-  auto out = std::make_shared<std::unique_ptr<std::vector<uint8_t>>>(std::make_unique<std::vector<uint8_t>>());
+  auto out = std::make_shared<Encoded>();
   return RunAsync(
       env, "cvchat.encode",
-      [mat, ext, params, out] {
-        if (!cv::imencode(ext, mat, **out, params)) {
+      [mat, ext, params, quality, out] {
+        if (ext == ".jpg" && EncodeJpeg(mat, quality, &out->jpeg) == JpegPath::kDone) return;
+        if (!cv::imencode(ext, mat, *out->vector, params)) {
           throw CodedError{"CVCHAT_ENCODE_FAILED", "OpenCV could not encode the frame as " + ext};
         }
       },
-      [out](Napi::Env env, const auto&) -> Napi::Value { return HandOver(env, std::move(*out)); });
+      [out](Napi::Env env, const auto&) -> Napi::Value { return HandOver(env, out.get()); });
 }
 
 // decode(buffer, maxPixels, channels) -> Promise<Frame>
@@ -142,7 +160,7 @@ Napi::Value Decode(const Napi::CallbackInfo& info) {
   auto out = std::make_shared<cv::Mat>();
   return RunAsync(
       env, "cvchat.decode",
-      [data, size, maxPixels, flags, out] {
+      [data, size, maxPixels, channels, flags, out] {
         ImageHeader header = ProbeImage(data, size);
         if (header.format.empty()) {
           throw CodedError{"CVCHAT_UNSUPPORTED_IMAGE", "The data is not a JPEG, PNG or WebP image"};
@@ -157,6 +175,7 @@ Napi::Value Decode(const Napi::CallbackInfo& info) {
                                std::to_string(header.height) + " pixels, above the limit of " +
                                std::to_string(static_cast<int64_t>(maxPixels))};
         }
+        if (header.format == "jpeg" && DecodeJpeg(data, size, channels, maxPixels, out.get()) == JpegPath::kDone) return;
         cv::Mat encoded(1, static_cast<int>(size), CV_8UC1, const_cast<uint8_t*>(data));
         *out = cv::imdecode(encoded, flags);
         if (out->empty()) {
@@ -193,6 +212,7 @@ void InitCodec(Napi::Env env, Napi::Object exports) {
   exports.Set("encode", Napi::Function::New<Encode>(env, "encode"));
   exports.Set("decode", Napi::Function::New<Decode>(env, "decode"));
   exports.Set("probeImage", Napi::Function::New<Probe>(env, "probeImage"));
+  exports.Set("jpegDirect", Napi::Boolean::New(env, JpegDirectAvailable()));
 }
 
 }  // namespace cvchat

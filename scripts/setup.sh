@@ -12,7 +12,7 @@ say() { echo "cvchat setup: $*" >&2; }
 
 # What cvchat needs to build and run, then what its tests and benchmark use (X server, key presses,
 # screenshots, a Python cv2 peer, sample photographs, GStreamer's test source, cmake for cmake-js).
-packages=(libopencv-dev pkg-config g++ make cmake
+packages=(libopencv-dev libjpeg-dev pkg-config g++ make cmake
           xvfb xdotool imagemagick python3-opencv python3-numpy python3-skimage
           gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 missing=()
