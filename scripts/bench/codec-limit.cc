@@ -2,7 +2,8 @@
 // frames, one thread each, called from C++ the way an addon calls them. A Python loop over the same
 // calls adds about 2.5 ms a 720p decode of its own (allocating each picture as a numpy array), so
 // that would make the limit look lower than it is. run.ts compiles this with g++ and pkg-config.
-// Usage: codec-limit SCENE W H QUALITY; prints JSON.
+// Usage: codec-limit SCENE W H QUALITY [FRAMES]; times about FRAMES frames (default 120) each way
+// and prints JSON.
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -15,8 +16,8 @@
 #include <vector>
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::fprintf(stderr, "usage: codec-limit SCENE W H QUALITY\n");
+  if (argc != 5 && argc != 6) {
+    std::fprintf(stderr, "usage: codec-limit SCENE W H QUALITY [FRAMES]\n");
     return 2;
   }
   const int width = std::atoi(argv[2]), height = std::atoi(argv[3]), quality = std::atoi(argv[4]);
@@ -33,7 +34,8 @@ int main(int argc, char** argv) {
   const std::vector<int> params = {cv::IMWRITE_JPEG_QUALITY, quality};
   std::vector<std::vector<unsigned char>> encoded(frames.size());
   for (size_t i = 0; i < frames.size(); ++i) cv::imencode(".jpg", frames[i], encoded[i], params);  // warm-up
-  const int passes = std::max<int>(1, 120 / int(frames.size()));
+  const int timed = argc == 6 ? std::atoi(argv[5]) : 120;
+  const int passes = std::max<int>(1, timed / int(frames.size()));
   using Clock = std::chrono::steady_clock;
   auto msPerFrame = [&](Clock::time_point start) {
     return std::chrono::duration<double, std::milli>(Clock::now() - start).count() / (passes * frames.size());

@@ -137,12 +137,12 @@ function buildCodecLimit(dir: string): string {
 }
 
 function codecLimit(tool: string, scene: string, width: number, height: number): CodecTimes {
-  return JSON.parse(execFileSync(tool, [scene, String(width), String(height), String(QUALITY)]).toString());
+  return JSON.parse(execFileSync(tool, [scene, String(width), String(height), String(QUALITY), String(quick ? 30 : 120)]).toString());
 }
 
 /** cvchat's own encode and decode through the addon, one call at a time, in a fresh process. */
 function cvchatCodec(scene: string, width: number, height: number): CodecTimes {
-  return lastJson(execFileSync(process.execPath, [worker, 'codec', scene, String(width), String(height), String(QUALITY)]).toString());
+  return lastJson(execFileSync(process.execPath, [worker, 'codec', scene, String(width), String(height), String(QUALITY), String(quick ? 30 : 120)]).toString());
 }
 
 function makeScene(dir: string, width: number, height: number): string {

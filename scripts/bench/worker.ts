@@ -2,7 +2,7 @@
 //   worker.js sender SCENE W H PORT FPS BACKEND [WARM]   prints {"ready":...}, then its figures on SIGTERM
 //     (WARM: take the starting RSS after this many frames, for the memory run; default at join)
 //   worker.js receiver HOST PORT FRAMES BACKEND WINDOW(window|none) SECONDS [WARM]   prints its figures as JSON
-//   worker.js codec SCENE W H QUALITY   cvchat's own encode and decode, one call at a time, as JSON
+//   worker.js codec SCENE W H QUALITY FRAMES   cvchat's own encode and decode, one call at a time, as JSON
 import fs from 'node:fs';
 
 import type { BackendName } from '../../lib/backend';
@@ -85,14 +85,14 @@ async function receiver(host: string, port: number, frames: number, backendName:
 }
 
 /** The codec as cvchat calls it (through the addon and the libuv pool), one frame in flight. */
-async function codec(scene: string, width: number, height: number, quality: number) {
+async function codec(scene: string, width: number, height: number, quality: number, timed: number) {
   const bytes = fs.readFileSync(scene);
   const size = width * height * 3;
   const frames = [];
   for (let at = 0; at + size <= bytes.length; at += size) frames.push(frameFromPixels(bytes.subarray(at, at + size), width, height, 3));
   let encoded: Buffer[] = [];
   for (const frame of frames) encoded.push(await encode(frame, { quality })); // warm-up
-  const passes = Math.max(1, Math.floor(120 / frames.length));
+  const passes = Math.max(1, Math.floor(timed / frames.length));
   let start = performance.now();
   for (let p = 0; p < passes; p++) {
     encoded = [];
@@ -107,6 +107,6 @@ async function codec(scene: string, width: number, height: number, quality: numb
 }
 
 const [role, ...args] = process.argv.slice(2);
-if (role === 'codec') void codec(args[0], Number(args[1]), Number(args[2]), Number(args[3]));
+if (role === 'codec') void codec(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4] ?? 120));
 else if (role === 'sender') void sender(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5] as BackendName, Number(args[6] ?? 0));
 else void receiver(args[0], Number(args[1]), Number(args[2]), args[3] as BackendName, args[4] === 'window', Number(args[5] ?? 0), Number(args[6] ?? 0));
