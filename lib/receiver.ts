@@ -41,6 +41,12 @@ export type ReceiverEnd = 'limit' | 'stopped';
 
 /** After a session ends, try again soon: the sender was there a moment ago (a restart, a glitch). */
 const RETRY_AFTER_SESSION_MS = 50;
+/**
+ * Sessions in a row that may end without a single decoded frame before the receiver waits as it
+ * does for a sender that is down. A peer that only ever sends bad data or hangs up at once would
+ * otherwise be dialled (and reported) twenty times a second.
+ */
+export const FRAMELESS_SESSIONS_BEFORE_BACKOFF = 5;
 
 export class Receiver {
   readonly stats = new StreamStats('receiver');
@@ -54,6 +60,8 @@ export class Receiver {
   private finish: ((end: ReceiverEnd) => void) | undefined;
   private fatal: ((error: Error) => void) | undefined;
   private hud = true;
+  /** Frames decoded in the current session. */
+  private sessionFrames = 0;
 
   constructor(private readonly options: ReceiverOptions = {}) {
     const address = options.connect ?? { host: '127.0.0.1', port: 9999 };
@@ -98,16 +106,25 @@ export class Receiver {
   private async connectLoop(): Promise<void> {
     let delay = BACKOFF_FIRST_MS;
     let announced = false;
+    let frameless = 0;
     while (!this.stopping) {
       const outcome = await this.connectOnce();
       if (this.stopping) return;
       if (outcome === 'connected') {
-        delay = BACKOFF_FIRST_MS;
-        announced = false;
-        notice(`the sender at ${formatAddress(this.address)} went away; reconnecting...`);
-        this.options.display?.setNotice(RECEIVER_WINDOW, 'sender went away; reconnecting...');
-        await sleep(RETRY_AFTER_SESSION_MS);
-        continue;
+        frameless = this.sessionFrames > 0 ? 0 : frameless + 1;
+        if (frameless < FRAMELESS_SESSIONS_BEFORE_BACKOFF) {
+          delay = BACKOFF_FIRST_MS;
+          announced = false;
+          notice(`the sender at ${formatAddress(this.address)} went away; reconnecting...`);
+          this.options.display?.setNotice(RECEIVER_WINDOW, 'sender went away; reconnecting...');
+          await sleep(RETRY_AFTER_SESSION_MS);
+          continue;
+        }
+        if (frameless === FRAMELESS_SESSIONS_BEFORE_BACKOFF) {
+          notice(`the sender at ${formatAddress(this.address)} closed ${frameless} connections in a row without a frame we could show; ` +
+            `retrying less often (up to every ${BACKOFF_MAX_MS / 1000} s), q or Ctrl+C to give up`);
+          this.options.display?.setNotice(RECEIVER_WINDOW, 'the sender sends nothing we can show; retrying...');
+        }
       } else if (!announced) {
         announced = true;
         notice(`waiting for the sender at ${formatAddress(this.address)} (${outcome}); retrying until it is up, q or Ctrl+C to give up`);
@@ -137,6 +154,7 @@ export class Receiver {
     socket.on('error', () => undefined); // 'close' follows, and the loop reconnects
     notice(`connected to ${where}${this.security.mode === 'plain' ? ' (unencrypted)' : ''}`);
     this.options.display?.setNotice(RECEIVER_WINDOW, null);
+    this.sessionFrames = 0;
     const stream = this.attach(socket);
     await new Promise((resolve) => socket.once('close', resolve));
     if (stream.bytesReceived === 0 && this.security.mode === 'plain' && !this.stopping) {
@@ -148,7 +166,10 @@ export class Receiver {
   private attach(socket: net.Socket): FrameStream {
     const limits = { maxFrameBytes: this.maxFrameBytes, maxPixels: this.maxPixels, idleTimeoutMs: this.options.idleTimeoutMs, wire: this.options.wire };
     return new FrameStream(socket, this.backend, limits, this.stats, {
-      frame: (decoded) => this.onFrame(decoded),
+      frame: (decoded) => {
+        this.sessionFrames++;
+        this.onFrame(decoded);
+      },
       control: (kind, text) => {
         if (kind === 'BUSY') {
           this.end('stopped', new CvchatError('CVCHAT_SENDER_BUSY', `The sender refused this viewer: ${text}`));

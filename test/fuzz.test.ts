@@ -135,7 +135,15 @@ describe(`fuzz (seed ${SEED}; rerun with CVCHAT_FUZZ_SEED=${SEED})`, () => {
         return;
       }
       served++;
-      socket.end(hostileStream(rng, samples));
+      // Every fourth session shows a frame before turning hostile, so the receiver never has
+      // FRAMELESS_SESSIONS_BEFORE_BACKOFF bad sessions in a row and keeps retrying at full speed.
+      const hostile = hostileStream(rng, samples);
+      if (served % 4 !== 0) {
+        socket.end(hostile);
+        return;
+      }
+      socket.write(framed(samples.jpeg));
+      setTimeout(() => socket.end(hostile), 150);
     });
     const port = await freePort();
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));

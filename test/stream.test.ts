@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 
 import type { DecodedFrame } from '../lib/frame-stream';
 import { lengthHeader } from '../lib/protocol';
-import { Receiver } from '../lib/receiver';
+import { FRAMELESS_SESSIONS_BEFORE_BACKOFF, Receiver } from '../lib/receiver';
 import { Sender } from '../lib/sender';
 import { framePixels } from '../lib/video';
 import { dial } from '../lib/security';
@@ -145,6 +145,33 @@ describe('sender to receiver on loopback', () => {
     assert.equal(await running, 'stopped');
     assert.equal(receiver.stats.frames, 0);
     server.close();
+  });
+
+  it('backs off from a sender that never sends a usable frame, and says so once', async () => {
+    let connections = 0;
+    const server = net.createServer((socket) => {
+      connections++;
+      socket.end(Buffer.concat([lengthHeader(5), Buffer.from('hello')]));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const said: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => said.push(String(chunk)) > 0) as typeof process.stderr.write;
+    const receiver = new Receiver({ connect: { host: '127.0.0.1', port }, insecure: true });
+    const running = receiver.run();
+    try {
+      await sleep(3000);
+    } finally {
+      receiver.stop();
+      process.stderr.write = write;
+      server.close();
+    }
+    assert.equal(await running, 'stopped');
+    // At a fixed 50 ms it would dial about 55 times; backing off (5 quick tries, then 0.2, 0.4,
+    // 0.8, 1.6 s) leaves about 9.
+    assert.ok(connections >= FRAMELESS_SESSIONS_BEFORE_BACKOFF && connections <= 12, `${connections} connections in 3 s`);
+    assert.equal(said.filter((line) => /without a frame we could show; retrying less often/.test(line)).length, 1, said.join(''));
   });
 
   it('refuses an oversize frame declaration from a rogue sender without allocating it', async () => {
