@@ -60,8 +60,6 @@ export interface NativeAddon {
   resize(frame: NativeFrame, width: number, height: number): NativeFrame;
   displayProblem(): string | null;
   opencvVersion: string;
-  /** JPEG goes through libjpeg-turbo's BGR path rather than imencode/imdecode (native/jpeg.h). */
-  jpegDirect: boolean;
 }
 
 export const packageRoot = path.resolve(__dirname, '..', '..');

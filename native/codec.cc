@@ -212,7 +212,6 @@ void InitCodec(Napi::Env env, Napi::Object exports) {
   exports.Set("encode", Napi::Function::New<Encode>(env, "encode"));
   exports.Set("decode", Napi::Function::New<Decode>(env, "decode"));
   exports.Set("probeImage", Napi::Function::New<Probe>(env, "probeImage"));
-  exports.Set("jpegDirect", Napi::Boolean::New(env, JpegDirectAvailable()));
 }
 
 }  // namespace cvchat

@@ -182,14 +182,6 @@ bool EncodeWithTrap(const cv::Mat& mat, int quality, JpegBytes* out, ErrorTrap* 
 
 }  // namespace
 
-bool JpegDirectAvailable() {
-#ifdef JCS_EXTENSIONS
-  return true;
-#else
-  return false;
-#endif
-}
-
 JpegPath EncodeJpeg(const cv::Mat& mat, int quality, JpegBytes* out) {
 #ifdef JCS_EXTENSIONS
   if (mat.empty() || mat.dims != 2 || mat.depth() != CV_8U || (mat.channels() != 3 && mat.channels() != 1)) {

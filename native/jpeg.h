@@ -34,9 +34,7 @@ struct JpegBytes {
   }
 };
 
-// Whether this build has libjpeg-turbo's BGR extensions; without them every call is kUseOpenCV.
-bool JpegDirectAvailable();
-
+// Without libjpeg-turbo's BGR extensions (JCS_EXTENSIONS) both calls return kUseOpenCV.
 // Encodes 8-bit BGR or gray (anything else goes to OpenCV). Throws CodedError.
 JpegPath EncodeJpeg(const cv::Mat& mat, int quality, JpegBytes* out);
 

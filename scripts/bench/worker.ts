@@ -5,13 +5,13 @@
 //   worker.js codec SCENE W H QUALITY FRAMES   cvchat's own encode and decode, one call at a time, as JSON
 import fs from 'node:fs';
 
-import type { BackendName } from '../../lib/backend';
+import type { BackendName, VideoBackend } from '../../lib/backend';
 import { getBackend } from '../../lib/backends';
 import { wallClock } from '../../lib/clock';
 import { Display } from '../../lib/display';
 import { Receiver } from '../../lib/receiver';
 import { Sender } from '../../lib/sender';
-import { decode, encode, frameFromPixels, openMemoryCapture } from '../../lib/video';
+import { decode, encode, openMemoryCapture } from '../../lib/video';
 
 const KEY = 'cvchat-benchmark-key';
 const cpuMs = () => {
@@ -20,12 +20,18 @@ const cpuMs = () => {
 };
 const rssMb = () => process.memoryUsage().rss / 1e6;
 
-async function sender(scene: string, width: number, height: number, port: number, fps: number, backendName: BackendName, warmFrames: number) {
-  const backend = getBackend(backendName);
+/** The scene file's raw BGR frames, as frames of `backend` that view the file's bytes. */
+function sceneFrames(scene: string, width: number, height: number, backend: VideoBackend) {
   const bytes = fs.readFileSync(scene);
   const size = width * height * 3;
   const frames = [];
   for (let at = 0; at + size <= bytes.length; at += size) frames.push(backend.fromPixels(bytes.subarray(at, at + size), width, height, 3));
+  return frames;
+}
+
+async function sender(scene: string, width: number, height: number, port: number, fps: number, backendName: BackendName, warmFrames: number) {
+  const backend = getBackend(backendName);
+  const frames = sceneFrames(scene, width, height, backend);
   const capture = await openMemoryCapture(frames, { backend: backendName });
   const s = new Sender({ capture, host: '0.0.0.0', port, fps, key: KEY, backend: backendName, quality: 80, maxViewers: 1 });
   await s.start();
@@ -86,10 +92,7 @@ async function receiver(host: string, port: number, frames: number, backendName:
 
 /** The codec as cvchat calls it (through the addon and the libuv pool), one frame in flight. */
 async function codec(scene: string, width: number, height: number, quality: number, timed: number) {
-  const bytes = fs.readFileSync(scene);
-  const size = width * height * 3;
-  const frames = [];
-  for (let at = 0; at + size <= bytes.length; at += size) frames.push(frameFromPixels(bytes.subarray(at, at + size), width, height, 3));
+  const frames = sceneFrames(scene, width, height, getBackend('native'));
   let encoded: Buffer[] = [];
   for (const frame of frames) encoded.push(await encode(frame, { quality })); // warm-up
   const passes = Math.max(1, Math.floor(timed / frames.length));
