@@ -22,6 +22,7 @@ void Frame::Init(Napi::Env env, Napi::Object exports) {
           InstanceAccessor<&Frame::Channels>("channels"),
           InstanceAccessor<&Frame::Released>("released"),
           InstanceMethod<&Frame::ToBuffer>("toBuffer"),
+          InstanceMethod<&Frame::Share>("share"),
           InstanceMethod<&Frame::Release>("release"),
       });
   Data(env).frame = Napi::Persistent(ctor);
@@ -111,6 +112,13 @@ Napi::Value Frame::ToBuffer(const Napi::CallbackInfo& info) {
   Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::New(env, rowBytes * mat_.rows);
   for (int y = 0; y < mat_.rows; ++y) std::memcpy(out.Data() + y * rowBytes, mat_.ptr(y), rowBytes);
   return out;
+}
+
+Napi::Value Frame::Share(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (mat_.empty()) ThrowCoded(env, "CVCHAT_FRAME_RELEASED", "share: the frame was already released");
+  // cv::Mat counts references to its pixels: the new handle keeps them alive on its own.
+  return New(env, mat_);
 }
 
 Napi::Value Frame::Release(const Napi::CallbackInfo& info) {

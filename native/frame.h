@@ -31,6 +31,7 @@ class Frame : public Napi::ObjectWrap<Frame> {
   Napi::Value Channels(const Napi::CallbackInfo& info);
   Napi::Value Released(const Napi::CallbackInfo& info);
   Napi::Value ToBuffer(const Napi::CallbackInfo& info);
+  Napi::Value Share(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
 
   void Assign(Napi::Env env, const cv::Mat& mat);
