@@ -6,12 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
-import type { BackendName } from '../lib/backend';
-import { getBackend } from '../lib/backends';
-import { opencv4nodejsDir } from '../lib/backends/opencv4nodejs';
-import { Receiver } from '../lib/receiver';
-import { Sender } from '../lib/sender';
-import { captureSpec, openMemoryCapture } from '../lib/video';
+import type { BackendName } from '../lib/media/backend';
+import { getBackend } from '../lib/media/backends';
+import { opencv4nodejsDir } from '../lib/media/backends/opencv4nodejs';
+import { Receiver } from '../lib/session/receiver';
+import { Sender } from '../lib/session/sender';
+import { captureSpec, openMemoryCapture } from '../lib/media/video';
 import { TEST_KEY } from './helpers';
 
 const installed = fs.existsSync(path.join(opencv4nodejsDir(), 'node_modules', '@u4', 'opencv4nodejs'));

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 
-import { Chat, type ChatEnd } from '../lib/chat';
-import { labelColor } from '../lib/source-open';
-import { framePixels } from '../lib/video';
+import { Chat, type ChatEnd } from '../lib/session/chat/chat';
+import { labelColor } from '../lib/media/source';
+import { framePixels } from '../lib/media/video';
 import {
   cli,
   closeTo,

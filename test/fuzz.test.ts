@@ -5,10 +5,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { before, describe, it } from 'node:test';
 
-import { controlMessage, frameHead, FrameReader, lengthHeader, parseControl } from '../lib/protocol';
-import { Receiver } from '../lib/receiver';
-import { dial } from '../lib/security';
-import { decode, encode, openCapture } from '../lib/video';
+import { controlMessage, parseControl } from '../lib/wire/control';
+import { FrameReader, lengthHeader } from '../lib/wire/framing';
+import { frameHead } from '../lib/wire/meta';
+import { Receiver } from '../lib/session/receiver';
+import { dial } from '../lib/net/tls';
+import { decode, encode, openCapture } from '../lib/media/video';
 import { exitWithin, freePort, runCli, sleep, statsLines, TEST_KEY, waitFor, type CliRun } from './helpers';
 
 const SEED = Number(process.env.CVCHAT_FUZZ_SEED ?? 20261125);

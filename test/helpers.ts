@@ -6,11 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
-import { decode, framePixels, openCapture, openVideoWriter } from '../lib/video';
+import { decode, framePixels, openCapture, openVideoWriter } from '../lib/media/video';
 
 export const execFileP = promisify(execFile);
 export const root = path.resolve(__dirname, '..', '..');
-export const cli = path.join(root, 'dist', 'lib', 'cli.js');
+export const cli = path.join(root, 'dist', 'lib', 'cli', 'main.js');
 /** Debian's python3 with python3-opencv; a pyenv python3 on PATH would lack cv2. */
 export const python = '/usr/bin/python3';
 /** A shared key for the tests' encrypted sessions. */

@@ -4,9 +4,9 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
-import { Receiver } from '../lib/receiver';
-import { Sender } from '../lib/sender';
-import { framePixels } from '../lib/video';
+import { Receiver } from '../lib/session/receiver';
+import { Sender } from '../lib/session/sender';
+import { framePixels } from '../lib/media/video';
 import { freePort, python, waitFor } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');

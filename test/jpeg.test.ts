@@ -9,7 +9,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 
-import { decode, encode, frameFromPixels, framePixels, openCapture } from '../lib/video';
+import { decode, encode, frameFromPixels, framePixels, openCapture } from '../lib/media/video';
 import { python, tempDir } from './helpers';
 
 const reference = path.join(__dirname, '..', '..', 'test', 'fixtures', 'cv2_codec.py');
@@ -146,7 +146,7 @@ describe('JPEG through libjpeg-turbo', () => {
     const damaged = Buffer.from(jpeg);
     for (let i = jpeg.length - 400; i < jpeg.length - 300; i += 7) damaged[i] = (damaged[i] * 31 + 7) & 0x7f; // no 0xff: no markers
     const cut = jpeg.subarray(0, jpeg.length - 300);
-    const video = JSON.stringify(path.join(__dirname, '..', 'lib', 'video.js'));
+    const video = JSON.stringify(path.join(__dirname, '..', 'lib', 'media', 'video.js'));
     const script = `const v=require(${video});(async()=>{for(const b of ${JSON.stringify([damaged, cut].map((b) => b.toString('base64')))})` +
       `await v.decode(Buffer.from(b,'base64')).then(f=>console.log(f.width),e=>console.log(e.code+' '+e.message))})()`;
     const { stdout, stderr } = await promisify(execFile)(process.execPath, ['-e', script]);

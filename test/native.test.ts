@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
 
-import { native } from '../lib/native';
+import { native } from '../lib/media/addon';
 import {
   decode,
   encode,
@@ -17,7 +17,7 @@ import {
   openCapture,
   probeImage,
   type VideoFrame,
-} from '../lib/video';
+} from '../lib/media/video';
 import { tempDir, writeTestClip } from './helpers';
 
 function psnr(a: Buffer, b: Buffer): number {

@@ -8,12 +8,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 
-import { Chat } from '../lib/chat';
-import { pickleImage, unpickleImage } from '../lib/pickle';
-import { lengthHeader } from '../lib/protocol';
-import { Receiver } from '../lib/receiver';
-import { Sender } from '../lib/sender';
-import { framePixels, openCapture } from '../lib/video';
+import { Chat } from '../lib/session/chat/chat';
+import { pickleImage, unpickleImage } from '../lib/wire/pickle';
+import { lengthHeader } from '../lib/wire/framing';
+import { Receiver } from '../lib/session/receiver';
+import { Sender } from '../lib/session/sender';
+import { framePixels, openCapture } from '../lib/media/video';
 import { execFileP, freePort, python, tempDir, waitFor, writeTestClip } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');

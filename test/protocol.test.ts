@@ -1,15 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import {
-  controlMessage,
-  frameHead,
-  FrameReader,
-  lengthHeader,
-  META_SEGMENT_BYTES,
-  parseControl,
-  readFrameMeta,
-} from '../lib/protocol';
+import { controlMessage, parseControl } from '../lib/wire/control';
+import { FrameReader, lengthHeader } from '../lib/wire/framing';
+import { frameHead, META_SEGMENT_BYTES, readFrameMeta } from '../lib/wire/meta';
 
 function stream(payloads: Buffer[]): Buffer {
   return Buffer.concat(payloads.flatMap((p) => [lengthHeader(p.length), p]));

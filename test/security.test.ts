@@ -5,10 +5,11 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { afterEach, describe, it } from 'node:test';
 
-import { FrameReader, lengthHeader, parseControl } from '../lib/protocol';
-import { Receiver } from '../lib/receiver';
-import { dial, generateKey, HandshakeGuard } from '../lib/security';
-import { Sender } from '../lib/sender';
+import { parseControl } from '../lib/wire/control';
+import { FrameReader, lengthHeader } from '../lib/wire/framing';
+import { Receiver } from '../lib/session/receiver';
+import { dial, generateKey, HandshakeGuard } from '../lib/net/tls';
+import { Sender } from '../lib/session/sender';
 import { exitWithin, freePort, runCli, sleep, TEST_KEY, waitFor } from './helpers';
 
 const running: Sender[] = [];

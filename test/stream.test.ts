@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 
-import type { DecodedFrame } from '../lib/frame-stream';
-import { lengthHeader } from '../lib/protocol';
-import { FRAMELESS_SESSIONS_BEFORE_BACKOFF, Receiver } from '../lib/receiver';
-import { Sender } from '../lib/sender';
-import { framePixels } from '../lib/video';
-import { dial } from '../lib/security';
+import type { DecodedFrame } from '../lib/session/decoder';
+import { lengthHeader } from '../lib/wire/framing';
+import { FRAMELESS_SESSIONS_BEFORE_BACKOFF, Receiver } from '../lib/session/receiver';
+import { Sender } from '../lib/session/sender';
+import { framePixels } from '../lib/media/video';
+import { dial } from '../lib/net/tls';
 import { freePort, sleep, TEST_KEY, waitFor, writeTestClip } from './helpers';
 
 async function startSender(options: ConstructorParameters<typeof Sender>[0]) {

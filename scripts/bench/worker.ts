@@ -5,13 +5,13 @@
 //   worker.js codec SCENE W H QUALITY FRAMES   cvchat's own encode and decode, one call at a time, as JSON
 import fs from 'node:fs';
 
-import type { BackendName, VideoBackend } from '../../lib/backend';
-import { getBackend } from '../../lib/backends';
-import { wallClock } from '../../lib/clock';
-import { Display } from '../../lib/display';
-import { Receiver } from '../../lib/receiver';
-import { Sender } from '../../lib/sender';
-import { decode, encode, openMemoryCapture } from '../../lib/video';
+import type { BackendName, VideoBackend } from '../../lib/media/backend';
+import { getBackend } from '../../lib/media/backends';
+import { wallClock } from '../../lib/base/clock';
+import { Display } from '../../lib/media/display';
+import { Receiver } from '../../lib/session/receiver';
+import { Sender } from '../../lib/session/sender';
+import { decode, encode, openMemoryCapture } from '../../lib/media/video';
 
 const KEY = 'cvchat-benchmark-key';
 const cpuMs = () => {

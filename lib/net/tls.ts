@@ -6,15 +6,14 @@ import { hkdfSync, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 
-import { CvchatError } from './errors';
-import type { Address } from './options';
+import type { Address } from '../base/address';
+import { CvchatError } from '../base/errors';
+import { DIAL_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS, MAX_PENDING_HANDSHAKES, MIN_KEY_LENGTH } from '../base/limits';
 
 export type Security = { mode: 'tls'; key: string } | { mode: 'plain' };
 
 const CIPHERS = 'ECDHE-PSK-CHACHA20-POLY1305:ECDHE-PSK-AES256-CBC-SHA384';
 const IDENTITY = 'cvchat-v1';
-const MIN_KEY_LENGTH = 12;
-export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** 130 random bits as 26 characters of Crockford's base32 (no I, L, O, U), in groups of five. */
 export function generateKey(): string {
@@ -92,8 +91,14 @@ export function createListener(security: Security, hooks: ListenerHooks, options
   }
   const key = psk(security.key);
   const guard = new HandshakeGuard();
-  const maxPending = options.maxPending ?? 64;
-  let pending = 0;
+  const maxPending = options.maxPending ?? MAX_PENDING_HANDSHAKES;
+  /**
+   * Connections in their handshake, by remote address and port (the raw socket and the TLS socket
+   * made from it share them). A connection leaves this set when its handshake ends either way, so
+   * the cap bounds handshakes, not the connections that completed one.
+   */
+  const handshaking = new Set<string>();
+  const endpoint = (socket: net.Socket) => `${socket.remoteAddress}|${socket.remotePort}`;
   const server = tls.createServer({
     ...tlsCommon,
     pskIdentityHint: IDENTITY,
@@ -108,21 +113,24 @@ export function createListener(security: Security, hooks: ListenerHooks, options
       raw.destroy();
       return;
     }
-    if (pending >= maxPending) {
+    if (handshaking.size >= maxPending) {
       hooks.refused(address, 'CVCHAT_TOO_MANY_PENDING', `more than ${maxPending} connections are in their handshake`);
       raw.destroy();
       return;
     }
-    pending++;
-    raw.once('close', () => pending--);
+    const id = endpoint(raw);
+    handshaking.add(id);
+    raw.once('close', () => handshaking.delete(id));
   });
   server.on('secureConnection', (socket: tls.TLSSocket) => {
+    handshaking.delete(endpoint(socket));
     guard.succeeded(socket.remoteAddress ?? '?');
     hooks.connection(socket);
   });
   server.on('tlsClientError', (error: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
     const address = socket.remoteAddress;
     if (address === undefined) return; // refused above, before its handshake began
+    handshaking.delete(endpoint(socket));
     const failures = guard.failed(address);
     const why = /timed out/i.test(error.message) ? 'no handshake in time' : 'handshake failed: wrong key, or not a cvchat peer';
     hooks.refused(address, 'CVCHAT_HANDSHAKE_FAILED', `${why}${failures >= 3 ? ` (failure ${failures}; slowing this address down)` : ''}`);
@@ -130,28 +138,6 @@ export function createListener(security: Security, hooks: ListenerHooks, options
   });
   return server;
 }
-
-/** The pickle wire is the seed's, unauthenticated by nature: it only runs with insecure. */
-export function checkWire(wire: unknown, insecure: boolean | undefined): void {
-  if (wire === undefined || wire === 'jpeg') return;
-  if (wire !== 'pickle') throw new CvchatError('CVCHAT_INVALID_OPTION', `Expected 'jpeg' or 'pickle' for wire but received ${JSON.stringify(wire)}`);
-  if (!insecure) throw new CvchatError('CVCHAT_INVALID_OPTION', "The pickle wire is the seed's plain wire: it needs insecure (--insecure)");
-}
-
-/**
- * The security of a side that must be given its key (a receiver, a chat side): insecure, or the
- * given key, or a CVCHAT_NO_KEY error saying `whereToGetIt`. Also checks the wire.
- */
-export function requiredSecurity(options: { insecure?: boolean; key?: string; wire?: unknown }, whereToGetIt: string): Security {
-  checkWire(options.wire, options.insecure);
-  if (options.insecure) return { mode: 'plain' };
-  if (options.key !== undefined) return { mode: 'tls', key: checkKey(options.key) };
-  throw new CvchatError('CVCHAT_NO_KEY', `No key: ${whereToGetIt}`);
-}
-
-/** Reconnecting: the first pause, doubling to the longest. */
-export const BACKOFF_FIRST_MS = 200;
-export const BACKOFF_MAX_MS = 2000;
 
 /** Explains a failed dial in the user's terms; `fatal` when retrying cannot help. */
 export function classifyDialError(error: NodeJS.ErrnoException, security: Security, address: string): { error: CvchatError; fatal: boolean } {
@@ -192,7 +178,7 @@ export function dial(security: Security, address: Address, localAddress?: string
       socket.off('error', onError);
       resolve(socket);
     });
-    socket.setTimeout(HANDSHAKE_TIMEOUT_MS + 5000, () => socket.destroy(Object.assign(new Error('connection timed out'), { code: 'ETIMEDOUT' })));
+    socket.setTimeout(DIAL_TIMEOUT_MS, () => socket.destroy(Object.assign(new Error('connection timed out'), { code: 'ETIMEDOUT' })));
     socket.once(ready, () => socket.setTimeout(0));
   });
 }

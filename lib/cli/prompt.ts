@@ -1,7 +1,7 @@
-// Asks for what the seed asked for ("Enter your IP"...), on a terminal only.
+// Asks for what the classic Python scripts asked for ("Enter your IP"...), on a terminal only.
 import readline from 'node:readline';
 
-import { CvchatError } from './errors';
+import { CvchatError } from '../base/errors';
 
 export function canPrompt(): boolean {
   return Boolean(process.stdin.isTTY && process.stderr.isTTY);

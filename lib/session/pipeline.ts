@@ -1,35 +1,23 @@
-// Capture -> encode, once per frame whatever the number of viewers. The next read is already in
-// flight while the current frame encodes (they run on different pool threads), and at most one
-// encode is outstanding, so nothing queues up behind a slow encoder.
-import type { CaptureSource, VideoBackend, VideoFrame } from './backend';
-import { wallClock } from './clock';
-import { pickleImage } from './pickle';
-import type { Wire } from './protocol';
+// Capture -> encode -> every sink, once per frame whatever the number of sinks. The next read is
+// already in flight while the current frame encodes (they run on different pool threads), and at
+// most one encode is outstanding, so nothing queues up behind a slow encoder.
+import { wallClock } from '../base/clock';
+import type { CaptureSource, VideoBackend, VideoFrame } from '../media/backend';
+import type { Wire } from '../wire/meta';
+import { pickleImage } from '../wire/pickle';
+import type { EncodedFrame, FanOut } from './sinks';
 import { StreamStats } from './stats';
-
-export interface EncodedFrame {
-  wire: Wire;
-  /** JPEG: one buffer. Pickle: the pickle's parts. */
-  payload: Buffer[];
-  bytes: number;
-  seq: number;
-  captureTime: number;
-  width: number;
-  height: number;
-}
 
 export interface PipelineOptions {
   /** Frames per second to pace reads at; 0 reads as fast as the source gives (cameras pace themselves). */
   fps: number;
   quality: number;
-  /** jpeg (default), or pickle: the seed's uncompressed numpy pickles. */
+  /** jpeg (default), or pickle: uncompressed numpy pickles, for Python peers. */
   wire?: Wire;
   /** Stop after this many captured frames. */
   maxFrames?: number;
-  /** Unpaced sources that are not live: waits before each read until a viewer can take a frame. */
-  demand?: () => Promise<void>;
-  /** Receives each captured frame after encoding and owns it from then on (must release it). */
-  preview?: (frame: VideoFrame) => void;
+  /** Unpaced and not live (a file, memory): read only when a sink can take a frame, not to drop it. */
+  onDemand?: boolean;
 }
 
 export type PipelineEnd = 'ended' | 'stopped' | 'limit';
@@ -44,12 +32,13 @@ export class CapturePipeline {
     private readonly backend: VideoBackend,
     private readonly capture: CaptureSource,
     private readonly options: PipelineOptions,
-    private readonly onEncoded: (frame: EncodedFrame) => void,
+    private readonly sinks: FanOut,
   ) {}
 
   stop(): void {
     this.stopping = true;
     this.wake?.();
+    this.sinks.close();
   }
 
   async run(): Promise<PipelineEnd> {
@@ -67,8 +56,8 @@ export class CapturePipeline {
           if (wait > 0) await this.pause(wait);
           if (this.stopping) break;
           due = Math.max(due + interval, performance.now());
-        } else if (this.options.demand) {
-          await this.options.demand();
+        } else if (this.options.onDemand) {
+          await this.sinks.demand();
           if (this.stopping) break;
         }
         let frame: VideoFrame | null;
@@ -113,13 +102,11 @@ export class CapturePipeline {
           ? [await this.backend.encodeJpeg(frame, this.options.quality)]
           : pickleImage(this.backend.toPixels(frame), frame.height, frame.width, frame.channels as 1 | 3 | 4);
       const bytes = payload.reduce((n, part) => n + part.length, 0);
-      const encoded = { wire, payload, bytes, seq: this.seq++ >>> 0, captureTime, width: frame.width, height: frame.height };
+      const encoded: EncodedFrame = { wire, payload, bytes, seq: this.seq++ >>> 0, captureTime, width: frame.width, height: frame.height };
       this.stats.addFrame(bytes, wallClock() - captureTime);
-      this.onEncoded(encoded);
+      this.sinks.deliver(encoded);
     } finally {
-      if (this.options.preview) this.options.preview(frame);
-      else frame.release();
+      this.sinks.deliverPixels(frame, captureTime);
     }
   }
 }
-

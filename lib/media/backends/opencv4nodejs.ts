@@ -5,9 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import type { CaptureSource, CaptureSpec, VideoBackend, VideoFrame } from '../backend';
-import { CvchatError } from '../errors';
-import { native, packageRoot, type BGR } from '../native';
+import { CvchatError } from '../../base/errors';
+import { native, packageRoot } from '../addon';
+import type { BGR, CaptureSource, CaptureSpec, ImageFormat, VideoBackend, VideoFrame } from '../backend';
 
 /* The slice of @u4/opencv4nodejs used here (its own typings are not installed with cvchat). */
 interface CvMat {
@@ -60,8 +60,16 @@ function loadCv(): Cv {
 }
 
 class CvFrame implements VideoFrame {
-  /** `shared`: read from a memory source; the mat belongs to the source, so release leaves it. */
-  constructor(public mat: CvMat, private readonly shared = false) {}
+  private released = false;
+
+  /**
+   * `handles` counts the frames that share `mat` (see share()); the last one to be released frees
+   * it. null: read from a memory source, whose mat belongs to the source and is never freed here.
+   */
+  constructor(
+    public mat: CvMat,
+    private readonly handles: { count: number } | null = { count: 1 },
+  ) {}
   get width() {
     return this.mat.cols;
   }
@@ -71,10 +79,22 @@ class CvFrame implements VideoFrame {
   get channels() {
     return this.mat.channels;
   }
+  share(): CvFrame {
+    if (this.handles) this.handles.count++;
+    return new CvFrame(this.mat, this.handles);
+  }
   release() {
-    if (!this.shared) this.mat.release();
+    if (this.released || !this.handles) return;
+    this.released = true;
+    if (--this.handles.count === 0) this.mat.release();
   }
 }
+
+export function isOpencv4nodejsFrame(frame: unknown): frame is VideoFrame {
+  return frame instanceof CvFrame;
+}
+
+const EXTENSION: Record<ImageFormat, string> = { jpeg: '.jpg', png: '.png', webp: '.webp' };
 
 export function createOpencv4nodejsBackend(): VideoBackend {
   const cv = loadCv();
@@ -112,7 +132,7 @@ export function createOpencv4nodejsBackend(): VideoBackend {
         let index = 0;
         return {
           info: { width: mats[0].cols, height: mats[0].rows, fps: spec.fps || 30, frameCount: -1, backend: 'memory' },
-          read: async () => new CvFrame(mats[index++ % mats.length], true),
+          read: async () => new CvFrame(mats[index++ % mats.length], null),
           release: async () => undefined,
         };
       }
@@ -158,6 +178,11 @@ export function createOpencv4nodejsBackend(): VideoBackend {
         },
       };
     },
+    owns: isOpencv4nodejsFrame,
+    encode(frame, format, quality) {
+      const flag = format === 'png' ? 'IMWRITE_PNG_COMPRESSION' : format === 'webp' ? 'IMWRITE_WEBP_QUALITY' : 'IMWRITE_JPEG_QUALITY';
+      return cv.imencodeAsync(EXTENSION[format], matOf(frame), [num(flag), quality]);
+    },
     encodeJpeg: (frame, quality) => cv.imencodeAsync('.jpg', matOf(frame), [num('IMWRITE_JPEG_QUALITY'), quality]),
     async decode(bytes, maxPixels) {
       // The same header check as the native backend, so both refuse decompression bombs.
@@ -177,6 +202,7 @@ export function createOpencv4nodejsBackend(): VideoBackend {
     },
     fromPixels,
     toPixels: (frame) => matOf(frame).getData(),
+    share: (frame) => (frame as CvFrame).share(),
     resize: (frame, width, height) => new CvFrame(matOf(frame).resize(height, width)),
     imshow(title, frame) {
       const problem = native().displayProblem();

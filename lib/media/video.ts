@@ -1,51 +1,14 @@
 // The public video API: capture, encode, decode, record and show, with every option checked here
 // (and named in the error) before native code is called once.
-import type { BackendName, CaptureSource, CaptureSpec, VideoBackend, VideoFrame } from './backend';
-import { getBackend } from './backends';
-import {
-  checkBoolean,
-  checkInteger,
-  checkNumber,
-  checkString,
-  CvchatError,
-  invalidOption,
-  withCallerStack,
-} from './errors';
-import { native, type BGR, type NativeFrame, type NativeWriter } from './native';
-import { parseSource } from './source';
+import { checkInteger, checkNumber, checkString, CvchatError, invalidOption, withCallerStack } from '../base/errors';
+import { DEFAULT_MAX_PIXELS, MAX_DIMENSION, MAX_FPS, MAX_PIXELS } from '../base/limits';
+import { native, type NativeFrame, type NativeWriter } from './addon';
+import type { BackendName, CaptureSource, CaptureSpec, ImageFormat, VideoBackend, VideoFrame } from './backend';
+import { backendOf, getBackend } from './backends';
+import { captureSpec, type CaptureOptions } from './source';
 
-export type { CaptureSource, VideoFrame, BackendName, VideoBackend, CaptureSpec };
-export type ImageFormat = 'jpeg' | 'png' | 'webp';
-
-/** 8K UHD: the largest picture decode accepts unless told otherwise. */
-export const DEFAULT_MAX_PIXELS = 7680 * 4320;
-export const MAX_DIMENSION = 16384;
-
-/** What the user gives: the source as text or a camera index, the rest as in CaptureSpec. */
-export interface CaptureOptions extends Pick<CaptureSpec, 'width' | 'height' | 'fps' | 'loop' | 'label' | 'color'> {
-  /** Camera index, file, URL, GStreamer pipeline or "test". Default 0. */
-  source?: string | number;
-  backend?: BackendName;
-}
-
-function checkColor(name: string, value: unknown): BGR {
-  if (!Array.isArray(value) || value.length !== 3 || !value.every((c) => Number.isInteger(c) && c >= 0 && c <= 255)) {
-    throw invalidOption(name, 'array of three integers 0-255 [b, g, r]', value);
-  }
-  return value as BGR;
-}
-
-export function captureSpec(options: CaptureOptions = {}): CaptureSpec {
-  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'object', options);
-  const spec = parseSource(options.source ?? 0);
-  if (options.width !== undefined) spec.width = checkInteger('width', options.width, 1, MAX_DIMENSION);
-  if (options.height !== undefined) spec.height = checkInteger('height', options.height, 1, MAX_DIMENSION);
-  if (options.fps !== undefined) spec.fps = checkNumber('fps', options.fps, 0, 1000); // 0: as fast as the source gives
-  if (options.loop !== undefined) spec.loop = checkBoolean('loop', options.loop);
-  if (options.label !== undefined) spec.label = checkString('label', options.label);
-  if (options.color !== undefined) spec.color = checkColor('color', options.color);
-  return spec;
-}
+export type { CaptureSource, VideoFrame, BackendName, VideoBackend, CaptureSpec, ImageFormat, CaptureOptions };
+export { captureSpec };
 
 /** Opens a source off the main thread; the promise settles once the device answers. */
 export async function openCapture(options: CaptureOptions = {}): Promise<CaptureSource> {
@@ -64,7 +27,7 @@ export async function openMemoryCapture(frames: VideoFrame[], options: { fps?: n
   if (!frames.every((f) => f.width === width && f.height === height && f.channels === 3)) {
     throw invalidOption('frames', `frames of one size (${width}x${height}) with 3 channels`, 'frames of mixed sizes');
   }
-  const fps = options.fps === undefined ? undefined : checkNumber('fps', options.fps, 0, 1000);
+  const fps = options.fps === undefined ? undefined : checkNumber('fps', options.fps, 0, MAX_FPS);
   return getBackend(options.backend ?? 'native').openCapture({ kind: 'memory', frames, fps });
 }
 
@@ -74,15 +37,27 @@ export interface EncodeOptions {
   quality?: number;
 }
 
-function assertFrame(frame: unknown): asserts frame is NativeFrame {
-  if (typeof frame !== 'object' || frame === null || !('released' in frame) || !('toBuffer' in frame)) {
-    throw invalidOption('frame', 'Frame', frame);
+function checkFrame(frame: unknown, name = 'frame'): VideoFrame {
+  if (typeof frame !== 'object' || frame === null || !('released' in frame)) throw invalidOption(name, 'Frame', frame);
+  if ((frame as { released: boolean }).released) throw new CvchatError('CVCHAT_FRAME_RELEASED', `The ${name} was already released`);
+  return frame as unknown as VideoFrame;
+}
+
+/** The backend that made `frame` (frames of either backend are accepted), after checking it. */
+function frameBackend(frame: unknown, name = 'frame'): VideoBackend {
+  const backend = backendOf(checkFrame(frame, name));
+  if (!backend) throw invalidOption(name, 'Frame', frame);
+  return backend;
+}
+
+function assertNativeFrame(frame: unknown): asserts frame is NativeFrame {
+  if (frameBackend(frame).name !== 'native') {
+    throw new CvchatError('CVCHAT_INVALID_OPTION', 'This needs a frame of the native backend; this frame comes from opencv4nodejs');
   }
-  if ((frame as NativeFrame).released) throw new CvchatError('CVCHAT_FRAME_RELEASED', 'The frame was already released');
 }
 
 export async function encode(frame: VideoFrame, options: EncodeOptions = {}): Promise<Buffer> {
-  assertFrame(frame);
+  const backend = frameBackend(frame);
   const format = options.format ?? 'jpeg';
   if (format !== 'jpeg' && format !== 'png' && format !== 'webp') {
     throw invalidOption('format', "one of 'jpeg', 'png', 'webp'", format);
@@ -91,7 +66,7 @@ export async function encode(frame: VideoFrame, options: EncodeOptions = {}): Pr
     format === 'png'
       ? checkInteger('quality', options.quality ?? 3, 0, 9)
       : checkInteger('quality', options.quality ?? 80, 1, 100);
-  return withCallerStack(() => native().encode(frame, format, quality));
+  return withCallerStack(() => backend.encode(frame, format, quality));
 }
 
 export interface DecodeOptions {
@@ -104,7 +79,7 @@ export interface DecodeOptions {
 export async function decode(bytes: Buffer, options: DecodeOptions = {}): Promise<VideoFrame> {
   if (!Buffer.isBuffer(bytes)) throw invalidOption('bytes', 'Buffer', bytes);
   if (bytes.length === 0) throw new CvchatError('CVCHAT_DECODE_FAILED', 'Cannot decode an empty buffer');
-  const maxPixels = checkInteger('maxPixels', options.maxPixels ?? DEFAULT_MAX_PIXELS, 1, 2 ** 31);
+  const maxPixels = checkInteger('maxPixels', options.maxPixels ?? DEFAULT_MAX_PIXELS, 1, MAX_PIXELS);
   const channels = options.channels ?? 3;
   if (channels !== 1 && channels !== 3 && channels !== 4) throw invalidOption('channels', '1, 3 or 4', channels);
   return withCallerStack(() => native().decode(bytes, maxPixels, channels));
@@ -130,8 +105,7 @@ export function frameFromPixels(pixels: Buffer, width: number, height: number, c
 
 /** A copy of the frame's pixels, row after row. */
 export function framePixels(frame: VideoFrame): Buffer {
-  assertFrame(frame);
-  return frame.toBuffer();
+  return frameBackend(frame).toPixels(frame);
 }
 
 export interface WriterOptions {
@@ -152,13 +126,13 @@ export async function openVideoWriter(path: string, options: WriterOptions): Pro
   if (typeof options !== 'object' || options === null) throw invalidOption('options', 'object', options);
   const width = checkInteger('width', options.width, 1, MAX_DIMENSION);
   const height = checkInteger('height', options.height, 1, MAX_DIMENSION);
-  const fps = checkNumber('fps', options.fps ?? 30, 0.1, 1000);
+  const fps = checkNumber('fps', options.fps ?? 30, 0.1, MAX_FPS);
   const fourcc = options.fourcc ?? 'MJPG';
   if (typeof fourcc !== 'string' || fourcc.length !== 4) throw invalidOption('fourcc', 'four-character string', fourcc);
   const writer: NativeWriter = await withCallerStack(() => native().VideoWriter.open(path, fourcc, fps, width, height));
   return {
     write: (frame) => {
-      assertFrame(frame);
+      assertNativeFrame(frame);
       return withCallerStack(() => writer.write(frame));
     },
     release: () => withCallerStack(() => writer.release()),

@@ -4,8 +4,7 @@
 // threads through show(); a frame that was never shown because a newer one came is released.
 import fs from 'node:fs';
 
-import type { VideoBackend, VideoFrame } from './backend';
-import type { BGR } from './native';
+import type { BGR, VideoBackend, VideoFrame } from './backend';
 
 const KEY_ESC = 27;
 const POLL_MS = 4;

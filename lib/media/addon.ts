@@ -4,8 +4,8 @@
 // file (the cmake-js build is tested that way).
 import path from 'node:path';
 
-import type { CaptureSpec } from './backend';
-import { CvchatError } from './errors';
+import { CvchatError } from '../base/errors';
+import type { BGR, CaptureSpec, ImageFormat } from './backend';
 
 export interface NativeCaptureInfo {
   width: number;
@@ -22,6 +22,8 @@ export interface NativeFrame {
   readonly channels: number;
   readonly released: boolean;
   toBuffer(): Buffer;
+  /** A new handle on the same pixels (no copy); see VideoBackend.share. */
+  share(): NativeFrame;
   release(): void;
 }
 
@@ -39,13 +41,11 @@ export interface NativeWriter {
 /** The addon takes the backend interface's capture spec as it is. */
 export type NativeCaptureSpec = CaptureSpec;
 
-export type BGR = [number, number, number];
-
 export interface NativeAddon {
-  Frame: { fromBuffer(pixels: Buffer, width: number, height: number, channels: number): NativeFrame };
+  Frame: { new (): never; fromBuffer(pixels: Buffer, width: number, height: number, channels: number): NativeFrame };
   Capture: { open(spec: NativeCaptureSpec): Promise<NativeCapture> };
   VideoWriter: { open(path: string, fourcc: string, fps: number, width: number, height: number): Promise<NativeWriter> };
-  encode(frame: NativeFrame, format: 'jpeg' | 'png' | 'webp', quality: number): Promise<Buffer>;
+  encode(frame: NativeFrame, format: ImageFormat, quality: number): Promise<Buffer>;
   decode(bytes: Buffer, maxPixels: number, channels: number): Promise<NativeFrame>;
   probeImage(bytes: Buffer): { format: string; width: number; height: number } | null;
   imshow(title: string, frame: NativeFrame): void;
@@ -62,7 +62,7 @@ export interface NativeAddon {
   opencvVersion: string;
 }
 
-export const packageRoot = path.resolve(__dirname, '..', '..');
+export const packageRoot = path.resolve(__dirname, '..', '..', '..');
 
 function load(): NativeAddon {
   try {

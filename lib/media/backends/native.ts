@@ -1,11 +1,12 @@
 // The default backend: cvchat's own addon.
+import { withCallerStack } from '../../base/errors';
+import { native, type NativeFrame } from '../addon';
 import type { CaptureSource, CaptureSpec, VideoBackend, VideoFrame } from '../backend';
-import { withCallerStack } from '../errors';
-import { native, type NativeFrame } from '../native';
 
 export function createNativeBackend(): VideoBackend {
   const addon = native();
   const asNative = (frame: VideoFrame) => frame as NativeFrame;
+  const owns = (frame: unknown): frame is NativeFrame => frame instanceof addon.Frame;
   return {
     name: 'native',
     async openCapture(spec: CaptureSpec): Promise<CaptureSource> {
@@ -18,10 +19,13 @@ export function createNativeBackend(): VideoBackend {
         release: () => withCallerStack(() => capture.release()),
       };
     },
+    owns,
+    encode: (frame, format, quality) => withCallerStack(() => addon.encode(asNative(frame), format, quality)),
     encodeJpeg: (frame, quality) => withCallerStack(() => addon.encode(asNative(frame), 'jpeg', quality)),
     decode: (bytes, maxPixels) => withCallerStack(() => addon.decode(bytes, maxPixels, 3)),
     fromPixels: (pixels, width, height, channels) => addon.Frame.fromBuffer(pixels, width, height, channels),
     toPixels: (frame) => asNative(frame).toBuffer(),
+    share: (frame) => asNative(frame).share(),
     resize: (frame, width, height) => addon.resize(asNative(frame), width, height),
     imshow: (title, frame) => addon.imshow(title, asNative(frame)),
     moveWindow: (title, x, y) => addon.moveWindow(title, x, y),

@@ -1,5 +1,6 @@
-// Checks shared by the commands' options.
+// Addresses and sizes as users type them, checked and named in the error.
 import { checkInteger, invalidOption } from './errors';
+import { MAX_DIMENSION } from './limits';
 
 export interface Address {
   host: string;
@@ -24,7 +25,7 @@ export function parseAddress(name: string, text: unknown, defaultHost?: string):
 export function parseSize(name: string, text: unknown): { width: number; height: number } {
   const match = typeof text === 'string' ? /^(\d+)x(\d+)$/i.exec(text.trim()) : null;
   if (!match) throw invalidOption(name, 'WIDTHxHEIGHT such as 1280x720', text);
-  return { width: checkInteger(`${name} width`, Number(match[1]), 1, 16384), height: checkInteger(`${name} height`, Number(match[2]), 1, 16384) };
+  return { width: checkInteger(`${name} width`, Number(match[1]), 1, MAX_DIMENSION), height: checkInteger(`${name} height`, Number(match[2]), 1, MAX_DIMENSION) };
 }
 
 export function formatAddress({ host, port }: Address): string {

@@ -2,9 +2,12 @@
 // cvchat's own addon (the default) and @u4/opencv4nodejs (optional, installed on demand by
 // scripts/install-opencv4nodejs.sh). Both pass the same backend tests, so the benchmark compares
 // like with like.
-import type { BGR } from './native';
-
 export type BackendName = 'native' | 'opencv4nodejs';
+
+/** A colour in OpenCV's order: [blue, green, red], each 0-255. */
+export type BGR = [number, number, number];
+
+export type ImageFormat = 'jpeg' | 'png' | 'webp';
 
 export interface VideoFrame {
   readonly width: number;
@@ -51,10 +54,19 @@ export interface CaptureSpec {
 export interface VideoBackend {
   readonly name: BackendName;
   openCapture(spec: CaptureSpec): Promise<CaptureSource>;
+  /** True when `frame` was made by this backend (frames do not cross backends). */
+  owns(frame: unknown): frame is VideoFrame;
+  /** JPEG and WebP: quality 1-100; PNG: compression level 0-9. */
+  encode(frame: VideoFrame, format: ImageFormat, quality: number): Promise<Buffer>;
   encodeJpeg(frame: VideoFrame, quality: number): Promise<Buffer>;
   decode(bytes: Buffer, maxPixels: number): Promise<VideoFrame>;
   fromPixels(pixels: Buffer, width: number, height: number, channels: number): VideoFrame;
   toPixels(frame: VideoFrame): Buffer;
+  /**
+   * A second handle on the same pixels, released on its own: the pixels are freed when every handle
+   * is. Nothing is copied, so neither handle may be drawn on while the other is in use.
+   */
+  share(frame: VideoFrame): VideoFrame;
   resize(frame: VideoFrame, width: number, height: number): VideoFrame;
   /** Main thread only. Throws CVCHAT_NO_DISPLAY where no window can be shown. */
   imshow(title: string, frame: VideoFrame): void;

@@ -1,10 +1,11 @@
-// The seed's own wire, spoken safely. The blog's scripts send `pickle.dumps(frame)` of a numpy
+// The Python design's original wire, spoken safely. Its scripts send `pickle.dumps(frame)` of a numpy
 // uint8 array; Python's pickle.loads of such bytes from the network can run any code. This module
 // reads only the exact shapes pickle.dumps produces for such an array (protocols 2 to 5, numpy 1.x
 // and 2.x module paths) with a small interpreter that knows a fixed list of opcodes and globals and
 // *evaluates nothing*: a "call" is a recognised pattern, never an import or a function call. Any
 // other opcode, global or shape is refused with a coded error.
-import { CvchatError } from './errors';
+import { CvchatError } from '../base/errors';
+import { MAX_DIMENSION } from '../base/limits';
 
 export interface PickledImage {
   width: number;
@@ -26,7 +27,6 @@ const ALLOWED_GLOBALS = new Map<string, string>([
 
 const MAX_STACK = 64;
 const MAX_MEMO = 64;
-const MAX_DIMENSION = 16384;
 
 // Values on the interpreter's stack. Only these shapes can exist.
 type Value =

@@ -1,0 +1,108 @@
+// Command-line arguments to the options Sender, Receiver and Chat take. The options' own checks
+// (session/options) name what is wrong; here the text is turned into numbers and names.
+import type { ParseArgsConfig } from 'node:util';
+
+import { parseSize } from '../base/address';
+import { CvchatError, invalidOption } from '../base/errors';
+import { notice } from '../base/log';
+import type { BackendName } from '../media/backend';
+import { checkBackendName } from '../media/backends';
+import type { Wire } from '../wire/meta';
+import type { Command } from './help';
+
+export type Values = Record<string, string | boolean | undefined>;
+
+const COMMON: ParseArgsConfig['options'] = {
+  help: { type: 'boolean', short: 'h' },
+  'no-window': { type: 'boolean' },
+  frames: { type: 'string' },
+  stats: { type: 'boolean' },
+  insecure: { type: 'boolean' },
+  key: { type: 'string' },
+  wire: { type: 'string' },
+  backend: { type: 'string' },
+};
+const SOURCE: ParseArgsConfig['options'] = {
+  source: { type: 'string' },
+  size: { type: 'string' },
+  fps: { type: 'string' },
+  quality: { type: 'string' },
+  loop: { type: 'boolean' },
+  label: { type: 'string' },
+};
+const LIMITS: ParseArgsConfig['options'] = {
+  'max-frame-bytes': { type: 'string' },
+  'max-pixels': { type: 'string' },
+};
+
+export const OPTIONS: Record<Command, ParseArgsConfig['options']> = {
+  sender: { ...COMMON, ...SOURCE, host: { type: 'string' }, port: { type: 'string' }, 'max-viewers': { type: 'string' } },
+  receiver: { ...COMMON, ...LIMITS, connect: { type: 'string' } },
+  demo: { ...COMMON, ...SOURCE },
+  chat: { ...COMMON, ...SOURCE, ...LIMITS, listen: { type: 'string' }, peer: { type: 'string' }, stay: { type: 'boolean' } },
+};
+
+export function integer(values: Values, name: string): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  if (typeof text !== 'string' || !/^\d+$/.test(text)) throw invalidOption(`--${name}`, 'whole number', text);
+  return Number(text);
+}
+
+export function decimal(values: Values, name: string): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (typeof text !== 'string' || text.trim() === '' || !Number.isFinite(value)) throw invalidOption(`--${name}`, 'number', text);
+  return value;
+}
+
+export function backendOption(values: Values): BackendName {
+  return checkBackendName(values.backend ?? 'native', '--backend');
+}
+
+export function sourceOptions(values: Values) {
+  const size = values.size === undefined ? undefined : parseSize('--size', values.size);
+  return {
+    source: values.source as string | undefined,
+    width: size?.width,
+    height: size?.height,
+    fps: decimal(values, 'fps'),
+    quality: integer(values, 'quality'),
+    loop: values.loop === true ? true : undefined,
+    label: values.label as string | undefined,
+  };
+}
+
+export function limitOptions(values: Values) {
+  return { maxFrameBytes: integer(values, 'max-frame-bytes'), maxPixels: integer(values, 'max-pixels') };
+}
+
+/** --wire pickle has no encryption: it implies --insecure, and says what that costs. */
+export function applyWire(values: Values): void {
+  const wire = values.wire ?? 'jpeg';
+  if (wire !== 'jpeg' && wire !== 'pickle') throw invalidOption('--wire', "'jpeg' or 'pickle'", wire);
+  if (wire !== 'pickle') return;
+  if (values.key !== undefined) throw new CvchatError('CVCHAT_INVALID_OPTION', '--wire pickle has no encryption, so --key cannot apply: drop one of them');
+  values.insecure = true;
+  notice('--wire pickle: numpy pickles, uncompressed and unauthenticated (implies --insecure); cvchat parses them without running them');
+}
+
+export function wireOption(values: Values): Wire {
+  return values.wire === 'pickle' ? 'pickle' : 'jpeg';
+}
+
+/** --key, else CVCHAT_KEY, else undefined. */
+export function keyOption(values: Values): string | undefined {
+  if (values.insecure) {
+    if (values.key !== undefined) throw new CvchatError('CVCHAT_INVALID_OPTION', '--key and --insecure contradict each other: choose one');
+    return undefined;
+  }
+  const key = (values.key as string | undefined) ?? process.env.CVCHAT_KEY;
+  return key === '' ? undefined : key;
+}
+
+/** The security options every command passes on. */
+export function securityOptions(values: Values, key: string | undefined) {
+  return { wire: wireOption(values), key: key || undefined, insecure: values.insecure === true };
+}

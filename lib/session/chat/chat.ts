@@ -1,0 +1,230 @@
+// Two-way video chat: the partner finder (partner.ts) keeps one connection to the partner, the call
+// (call.ts) runs on it, and the capture pipeline feeds two sinks: the call, and the inset of one's
+// own camera drawn over the partner's picture with the HUD (hud.ts).
+import { checkPort, formatAddress, type Address } from '../../base/address';
+import { CvchatError } from '../../base/errors';
+import { DEFAULT_PORT } from '../../base/limits';
+import { notice } from '../../base/log';
+import type { CaptureSource, VideoBackend, VideoFrame } from '../../media/backend';
+import { openSource } from '../../media/source';
+import type { Connection } from '../../net/connection';
+import type { Security } from '../../net/tls';
+import type { DecodedFrame } from '../decoder';
+import { chatHudLines, Hud, Inset } from '../hud';
+import {
+  backendFor,
+  checkFrameLimit,
+  checkReceiveLimits,
+  checkSendOptions,
+  offeredSecurity,
+  type ReceiveLimitOptions,
+  type ReceiveLimits,
+  type SendOptions,
+  type SessionOptions,
+} from '../options';
+import { CapturePipeline } from '../pipeline';
+import { FanOut, type FrameSink } from '../sinks';
+import { StreamStats } from '../stats';
+import { Call } from './call';
+import { PartnerFinder } from './partner';
+
+export const CHAT_WINDOW = 'VIDEO CHAT';
+
+/** `key`: the one both sides share; when absent (and not insecure) a strong one is generated: see `security`. */
+export interface ChatOptions extends SessionOptions, SendOptions, ReceiveLimitOptions {
+  listen?: Address;
+  peer: Address;
+  /** Leave after this many frames from the partner. */
+  frames?: number;
+  /** When the partner leaves, wait for a new call instead of exiting. */
+  stay?: boolean;
+  /** Called with each of the partner's decoded frames before it is shown. Must not keep it. */
+  onFrame?: (decoded: DecodedFrame) => void;
+}
+
+/** quit: q, stop() or a signal; partner-left: the partner pressed q; limit: --frames; ended: our source (a file) ended. */
+export type ChatEnd = 'quit' | 'partner-left' | 'limit' | 'ended';
+
+export class Chat {
+  readonly received = new StreamStats('receiver');
+  readonly listen: Address;
+  readonly peer: Address;
+  readonly security: Security;
+  /** True when no key was given and `security.key` was generated here: the partner needs it. */
+  readonly keyGenerated: boolean;
+  private readonly backend: VideoBackend;
+  private readonly quality: number;
+  private readonly frames: number | undefined;
+  private readonly limits: ReceiveLimits;
+  private readonly finder: PartnerFinder;
+  private readonly sinks: FanOut;
+  private readonly inset: Inset;
+  private readonly hud: Hud;
+  private call: Call | null = null;
+  private capture: CaptureSource | undefined;
+  private pipeline: CapturePipeline | undefined;
+  private stopping = false;
+  private finish: ((end: ChatEnd) => void) | undefined;
+  private fatal: ((error: Error) => void) | undefined;
+  /** Calls connected so far (a reconnection counts as a new one). */
+  calls = 0;
+
+  constructor(private readonly options: ChatOptions) {
+    this.listen = options.listen ?? { host: '0.0.0.0', port: DEFAULT_PORT };
+    checkPort('listen port', this.listen.port, true);
+    if (!options.peer) throw new CvchatError('CVCHAT_INVALID_OPTION', "Expected HOST:PORT for peer (your partner's address)");
+    this.peer = { host: options.peer.host, port: checkPort('peer port', options.peer.port) };
+    ({ quality: this.quality } = checkSendOptions(options));
+    this.frames = checkFrameLimit(options.frames);
+    this.limits = checkReceiveLimits(options);
+    this.backend = backendFor(options.backend);
+    ({ security: this.security, keyGenerated: this.keyGenerated } = offeredSecurity(options));
+    this.sinks = new FanOut(this.backend);
+    this.inset = new Inset(this.backend);
+    this.hud = new Hud(this.backend, () => chatHudLines(this.received, this.pipeline?.stats, this.rttMs, this.dropped));
+    this.finder = new PartnerFinder(this.security, this.listen, this.peer, this.limits, {
+      call: (connection) => this.onCall(connection),
+      lost: (connection) => this.onLost(connection),
+      fatal: (error) => this.end('quit', error),
+    });
+  }
+
+  get sent(): StreamStats | undefined {
+    return this.pipeline?.stats;
+  }
+
+  get port(): number {
+    return this.finder.port;
+  }
+
+  get connected(): boolean {
+    return this.call !== null;
+  }
+
+  /** Our frames replaced before they could be sent, in the current call. */
+  get dropped(): number {
+    return this.call?.dropped ?? 0;
+  }
+
+  /** Round-trip time of the current call, or null. */
+  get rttMs(): number | null {
+    return this.call?.rttMs ?? null;
+  }
+
+  async start(): Promise<void> {
+    const opened = await openSource(this.backend, this.options);
+    this.capture = opened.capture;
+    try {
+      await this.finder.listen();
+    } catch (error) {
+      await this.capture.release();
+      throw error;
+    }
+    const info = this.capture.info;
+    const display = this.options.display;
+    display?.open(CHAT_WINDOW, info.width || 640, info.height || 480, `calling ${formatAddress(this.peer)}...`);
+    display?.setOverlay(CHAT_WINDOW, (frame) => {
+      this.inset.draw(frame);
+      this.hud.draw(frame);
+    });
+    const ownCamera: FrameSink = { wantsFrame: false, deliverPixels: (frame: VideoFrame) => this.inset.keep(frame) };
+    this.sinks.add(ownCamera);
+    this.pipeline = new CapturePipeline(this.backend, this.capture, { fps: opened.fps, quality: this.quality, wire: this.options.wire }, this.sinks);
+    notice(`chat: listening on ${formatAddress({ host: this.listen.host, port: this.port })}, calling ${formatAddress(this.peer)}`);
+  }
+
+  /** Runs the call until q, the partner leaving (without --stay), the frame limit or the end of our source. */
+  run(): Promise<ChatEnd> {
+    if (!this.pipeline) throw new CvchatError('CVCHAT_NOT_STARTED', 'Chat.run() before start()');
+    const done = new Promise<ChatEnd>((resolve, reject) => {
+      this.finish = resolve;
+      this.fatal = reject;
+    });
+    this.pipeline.run().then(
+      (end) => {
+        if (end !== 'ended') return;
+        notice('chat: the source has ended; leaving the call');
+        this.end('ended');
+      },
+      (error: Error) => this.end('quit', error),
+    );
+    this.finder.start();
+    return done.finally(() => this.close());
+  }
+
+  /** Leaves the call: the partner is told (BYE) and sees "partner left". */
+  stop(): void {
+    this.end('quit');
+  }
+
+  /** i toggles the inset, h the HUD. */
+  onKey(key: string): void {
+    if (!this.inset.onKey(key)) this.hud.onKey(key);
+  }
+
+  private end(how: ChatEnd, error?: Error): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (error) this.fatal?.(error);
+    else this.finish?.(how);
+  }
+
+  private async close(): Promise<void> {
+    this.stopping = true;
+    this.pipeline?.stop();
+    this.finder.stop();
+    this.call?.hangUp();
+    this.inset.release();
+    await this.capture?.release();
+  }
+
+  private onCall(connection: Connection): void {
+    const previous = this.call;
+    if (previous) {
+      // Both sides dialled at once and this connection won the tie-break: move the call over.
+      this.sinks.delete(previous.sink);
+      previous.drop();
+    } else {
+      this.calls++;
+      notice(`chat: connected with ${connection.remote}`);
+      this.options.display?.setNotice(CHAT_WINDOW, null);
+    }
+    const call = new Call(connection, this.backend, { maxPixels: this.limits.maxPixels, wire: this.options.wire }, this.received, {
+      frame: (decoded) => this.onFrame(call, decoded),
+    });
+    this.call = call;
+    this.sinks.add(call.sink);
+    connection.on('ready', () => this.sinks.wake());
+  }
+
+  private onLost(connection: Connection): { showedFrames: boolean; callAgain: boolean } {
+    const call = this.call;
+    if (!call || call.connection !== connection) return { showedFrames: false, callAgain: !this.stopping };
+    this.call = null;
+    this.sinks.delete(call.sink);
+    if (this.stopping) return { showedFrames: call.framesShown > 0, callAgain: false };
+    if (call.partnerLeft) {
+      notice('chat: partner left');
+      if (!this.options.stay) {
+        this.end('partner-left');
+        return { showedFrames: true, callAgain: false };
+      }
+      this.options.display?.setNotice(CHAT_WINDOW, 'partner left; waiting for a new call...');
+    } else {
+      notice(`chat: lost the connection to ${formatAddress(this.peer)}; reconnecting...`);
+      this.options.display?.setNotice(CHAT_WINDOW, 'reconnecting...');
+    }
+    return { showedFrames: call.framesShown > 0 || call.partnerLeft, callAgain: true };
+  }
+
+  private onFrame(call: Call, decoded: DecodedFrame): void {
+    if (call !== this.call || this.stopping) {
+      decoded.frame.release();
+      return;
+    }
+    this.options.onFrame?.(decoded);
+    if (this.options.display) this.options.display.show(CHAT_WINDOW, decoded.frame);
+    else decoded.frame.release();
+    if (this.frames !== undefined && this.received.frames >= this.frames) this.end('limit');
+  }
+}

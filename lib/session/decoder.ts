@@ -1,0 +1,125 @@
+// The receiving half of a session: keep only the newest payload that is not decoded yet, decode
+// off the main thread, deliver in arrival order, and acknowledge each decoded frame so that the
+// sender's flow control moves on. A peer that sends faster than we decode loses old frames, never
+// gains lag.
+import { wallClock } from '../base/clock';
+import type { CvchatError } from '../base/errors';
+import { MAX_DECODES } from '../base/limits';
+import type { VideoBackend, VideoFrame } from '../media/backend';
+import { readFrameMeta, type FrameMeta, type Wire } from '../wire/meta';
+import { unpickleImage } from '../wire/pickle';
+import type { StreamStats } from './stats';
+
+export interface DecodedFrame {
+  frame: VideoFrame;
+  meta: FrameMeta | null;
+  /** Capture to decoded, when the sender stamped the frame. */
+  latencyMs: number | undefined;
+  receivedAt: number;
+}
+
+export interface FrameDecoderOptions {
+  maxPixels: number;
+  /** jpeg (default): decode off the main thread. pickle: read numpy pickles, safely. */
+  wire?: Wire;
+}
+
+export interface FrameDecoderEvents {
+  /** A decoded frame, oldest first; the handler owns it from then on (must release it). */
+  frame(decoded: DecodedFrame): void;
+  /** Frame `seq` was decoded: acknowledge it (only frames that carried cvchat's metadata). */
+  ack(seq: number): void;
+  /** A payload that is not a picture we can show; the decoder has stopped. */
+  error(error: CvchatError): void;
+}
+
+interface Decoded {
+  payload: Buffer;
+  receivedAt: number;
+  frame: VideoFrame;
+}
+
+/**
+ * Decodes up to MAX_DECODES payloads at once. Results are delivered in arrival order: a decode that
+ * finishes first waits for the older one (a millisecond or so) rather than having that older
+ * decode's work thrown away.
+ */
+export class FrameDecoder {
+  private waiting: { payload: Buffer; receivedAt: number; order: number } | null = null;
+  private decoding = 0;
+  private arrived = 0;
+  /** Orders of the decodes in flight, oldest first, and results waiting for an older one. */
+  private inFlight: number[] = [];
+  private finished = new Map<number, Decoded>();
+  private closed = false;
+
+  constructor(
+    private readonly backend: VideoBackend,
+    private readonly options: FrameDecoderOptions,
+    private readonly stats: StreamStats,
+    private readonly events: FrameDecoderEvents,
+  ) {}
+
+  /** A frame payload as it arrived; replaces one still waiting for a decoder (counted as dropped). */
+  push(payload: Buffer, receivedAt: number): void {
+    if (this.closed) return;
+    if (this.waiting) this.stats.addDropped();
+    this.waiting = { payload, receivedAt, order: ++this.arrived };
+    this.pump();
+  }
+
+  /** Stops: frames held or decoded later are released, never delivered. */
+  close(): void {
+    this.closed = true;
+    this.waiting = null;
+    for (const { frame } of this.finished.values()) frame.release();
+    this.finished.clear();
+  }
+
+  private pump(): void {
+    while (this.decoding < MAX_DECODES && this.waiting && !this.closed) {
+      const { payload, receivedAt, order } = this.waiting;
+      this.waiting = null;
+      this.decoding++;
+      this.inFlight.push(order);
+      this.decode(payload).then(
+        (frame) => {
+          this.decoding--;
+          if (this.closed) {
+            frame.release();
+            return;
+          }
+          this.finished.set(order, { payload, receivedAt, frame });
+          this.deliverInOrder();
+          this.pump();
+        },
+        (error: CvchatError) => {
+          this.decoding--;
+          if (this.closed) return;
+          this.close();
+          this.events.error(error);
+        },
+      );
+    }
+  }
+
+  private deliverInOrder(): void {
+    while (!this.closed && this.inFlight.length > 0 && this.finished.has(this.inFlight[0])) {
+      const order = this.inFlight.shift() as number;
+      const { payload, receivedAt, frame } = this.finished.get(order) as Decoded;
+      this.finished.delete(order);
+      const meta = readFrameMeta(payload);
+      const latencyMs = meta && meta.captureTime > 0 ? wallClock() - meta.captureTime : undefined;
+      this.stats.addFrame(payload.length, latencyMs);
+      if (meta) this.events.ack(meta.seq);
+      this.events.frame({ frame, meta, latencyMs, receivedAt });
+    }
+  }
+
+  private async decode(payload: Buffer): Promise<VideoFrame> {
+    if (this.options.wire !== 'pickle') return this.backend.decode(payload, this.options.maxPixels);
+    // A pickle is parsed, never run, and its pixels copied into a frame (a memcpy, so on this thread).
+    const image = unpickleImage(payload, { maxPixels: this.options.maxPixels });
+    return this.backend.fromPixels(image.pixels, image.width, image.height, image.channels);
+  }
+}

@@ -1,0 +1,104 @@
+// The options that sender, receiver and chat share, each checked once here and named in the error,
+// and the one key policy: a side that offers a stream (sender, chat) makes a strong key when given
+// none; a receiver must be given the sender's.
+import { checkBoolean, checkInteger, checkNumber, CvchatError, invalidOption } from '../base/errors';
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_PIXELS,
+  DEFAULT_QUALITY,
+  MAX_FPS,
+  MAX_FRAME_BYTES,
+  MAX_PIXELS,
+  MAX_TIMEOUT_MS,
+} from '../base/limits';
+import type { BackendName, VideoBackend } from '../media/backend';
+import { checkBackendName, getBackend } from '../media/backends';
+import type { Display } from '../media/display';
+import { captureSpec, type SourceOptions } from '../media/source';
+import { checkKey, generateKey, type Security } from '../net/tls';
+import type { Wire } from '../wire/meta';
+
+export interface SecurityOptions {
+  /** The shared key; see the key policy of each role. */
+  key?: string;
+  /** The plain wire (8-byte length + JPEG): no encryption, no authentication. */
+  insecure?: boolean;
+  /** jpeg (default), or pickle: numpy pickles as Python peers send them, which needs insecure. */
+  wire?: Wire;
+}
+
+/** What every role takes: its security, the backend, and a window to show video in. */
+export interface SessionOptions extends SecurityOptions {
+  backend?: BackendName;
+  /** Show video in this display; none means headless. */
+  display?: Display;
+}
+
+export function checkWire(wire: unknown, insecure: boolean | undefined): Wire {
+  if (wire === undefined || wire === 'jpeg') return 'jpeg';
+  if (wire !== 'pickle') throw invalidOption('wire', "'jpeg' or 'pickle'", wire);
+  if (!insecure) throw new CvchatError('CVCHAT_INVALID_OPTION', 'The pickle wire has no encryption: it needs insecure (--insecure)');
+  return wire;
+}
+
+/** Sender and chat: the given key, or a new strong one (`keyGenerated`), or the plain wire. */
+export function offeredSecurity(options: SecurityOptions): { security: Security; keyGenerated: boolean } {
+  checkWire(options.wire, options.insecure);
+  if (options.insecure !== undefined) checkBoolean('insecure', options.insecure);
+  if (options.insecure) return { security: { mode: 'plain' }, keyGenerated: false };
+  if (options.key === undefined) return { security: { mode: 'tls', key: generateKey() }, keyGenerated: true };
+  return { security: { mode: 'tls', key: checkKey(options.key) }, keyGenerated: false };
+}
+
+/** Receiver: insecure, or the given key, or a CVCHAT_NO_KEY error saying `whereToGetIt`. */
+export function requiredSecurity(options: SecurityOptions, whereToGetIt: string): Security {
+  checkWire(options.wire, options.insecure);
+  if (options.insecure) return { mode: 'plain' };
+  if (options.key !== undefined) return { mode: 'tls', key: checkKey(options.key) };
+  throw new CvchatError('CVCHAT_NO_KEY', `No key: ${whereToGetIt}`);
+}
+
+export interface ReceiveLimitOptions {
+  /** Declared frame lengths above this are refused before allocating. */
+  maxFrameBytes?: number;
+  /** Images whose header declares more pixels are refused before decoding. */
+  maxPixels?: number;
+  /** Close a connection that delivers no complete frame for this long. */
+  idleTimeoutMs?: number;
+}
+
+export type ReceiveLimits = Required<Pick<ReceiveLimitOptions, 'maxFrameBytes' | 'maxPixels'>> & Pick<ReceiveLimitOptions, 'idleTimeoutMs'>;
+
+export function checkReceiveLimits(options: ReceiveLimitOptions): ReceiveLimits {
+  return {
+    maxFrameBytes: checkInteger('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, 1, MAX_FRAME_BYTES),
+    maxPixels: checkInteger('maxPixels', options.maxPixels ?? DEFAULT_MAX_PIXELS, 1, MAX_PIXELS),
+    idleTimeoutMs: options.idleTimeoutMs === undefined ? undefined : checkInteger('idleTimeoutMs', options.idleTimeoutMs, 1, MAX_TIMEOUT_MS),
+  };
+}
+
+export interface SendOptions extends SourceOptions {
+  /** JPEG quality 1-100. */
+  quality?: number;
+}
+
+/** Sender and chat: the source (checked now, opened later) and the JPEG quality. */
+export function checkSendOptions(options: SendOptions): { quality: number } {
+  if (options.fps !== undefined) checkNumber('fps', options.fps, 0, MAX_FPS);
+  if (options.loop !== undefined) checkBoolean('loop', options.loop);
+  captureSpec({ ...options, source: options.source ?? 0 }); // fail fast on a bad source or size
+  return { quality: checkInteger('quality', options.quality ?? DEFAULT_QUALITY, 1, 100) };
+}
+
+/** Stop after this many frames. */
+export function checkFrameLimit(frames: unknown): number | undefined {
+  return frames === undefined ? undefined : checkInteger('frames', frames, 1, Number.MAX_SAFE_INTEGER);
+}
+
+export function backendFor(name: BackendName | undefined): VideoBackend {
+  return getBackend(checkBackendName(name ?? 'native'));
+}
+
+export function checkTimeout(name: string, value: unknown): number | undefined {
+  return value === undefined ? undefined : checkInteger(name, value, 1, MAX_TIMEOUT_MS);
+}

@@ -1,0 +1,205 @@
+// The sender: one capture, each frame encoded once and handed to every sink (each viewer's
+// connection, the preview window), newest frame winning per viewer. Like the classic Python
+// server, it listens and lets viewers connect, up to --max-viewers.
+import type net from 'node:net';
+
+import { checkPort, formatAddress } from '../base/address';
+import { checkInteger, CvchatError } from '../base/errors';
+import { BUSY_GRACE_MS, DEFAULT_MAX_VIEWERS, DEFAULT_PORT, MAX_VIEWERS } from '../base/limits';
+import { notice } from '../base/log';
+import type { CaptureSource, VideoBackend, VideoFrame } from '../media/backend';
+import type { Display } from '../media/display';
+import { openSource, type OpenedSource } from '../media/source';
+import { Connection } from '../net/connection';
+import { listen, listeningPort } from '../net/listen';
+import { createListener, type Security } from '../net/tls';
+import { controlMessage } from '../wire/control';
+import { backendFor, checkFrameLimit, checkSendOptions, checkTimeout, offeredSecurity, type SendOptions, type SessionOptions } from './options';
+import { CapturePipeline } from './pipeline';
+import { ConnectionSink, FanOut, type FrameSink } from './sinks';
+
+export const SENDER_WINDOW = 'TRANSMITTING VIDEO';
+
+/** `key`: the shared key; when absent (and not insecure) a strong one is generated: see `security`. */
+export interface SenderOptions extends SessionOptions, SendOptions {
+  host?: string;
+  port?: number;
+  maxViewers?: number;
+  /** Stop after this many captured frames. */
+  frames?: number;
+  handshakeTimeoutMs?: number;
+  /** Cut off a viewer that has not taken a whole frame for this long. */
+  stallTimeoutMs?: number;
+  /** A source opened beforehand (openCapture, openMemoryCapture), used instead of `source`. */
+  capture?: CaptureSource;
+}
+
+export type SenderEnd = 'ended' | 'limit' | 'stopped';
+
+/** The preview window as a sink: it shows what viewers are sent and never asks for frames. */
+class WindowSink implements FrameSink {
+  readonly wantsFrame = false;
+
+  constructor(
+    private readonly display: Display,
+    private readonly title: string,
+  ) {}
+
+  deliverPixels(frame: VideoFrame): void {
+    this.display.show(this.title, frame);
+  }
+}
+
+export class Sender {
+  readonly host: string;
+  private readonly requestedPort: number;
+  private readonly quality: number;
+  private readonly maxViewers: number;
+  private readonly frames: number | undefined;
+  private readonly stallTimeoutMs: number | undefined;
+  private readonly backend: VideoBackend;
+  private readonly viewers = new Set<ConnectionSink>();
+  private readonly sinks: FanOut;
+  private readonly server: net.Server;
+  readonly security: Security;
+  /** True when no key was given and `security.key` was generated here. */
+  readonly keyGenerated: boolean;
+  private capture: CaptureSource | undefined;
+  private pipeline: CapturePipeline | undefined;
+  private droppedByViewersThatLeft = 0;
+  private stopped = false;
+
+  constructor(private readonly options: SenderOptions) {
+    this.host = options.host ?? '0.0.0.0';
+    this.requestedPort = checkPort('port', options.port ?? DEFAULT_PORT, true);
+    this.maxViewers = checkInteger('maxViewers', options.maxViewers ?? DEFAULT_MAX_VIEWERS, 1, MAX_VIEWERS);
+    this.frames = checkFrameLimit(options.frames);
+    this.stallTimeoutMs = checkTimeout('stallTimeoutMs', options.stallTimeoutMs);
+    ({ quality: this.quality } = checkSendOptions(options));
+    this.backend = backendFor(options.backend);
+    ({ security: this.security, keyGenerated: this.keyGenerated } = offeredSecurity(options));
+    this.sinks = new FanOut(this.backend);
+    this.server = createListener(
+      this.security,
+      {
+        connection: (socket) => this.accept(socket),
+        refused: (address, code, reason) => notice(`refused ${address}: ${reason} [${code}]`),
+      },
+      { handshakeTimeoutMs: checkTimeout('handshakeTimeoutMs', options.handshakeTimeoutMs) },
+    );
+  }
+
+  get port(): number {
+    return listeningPort(this.server, this.requestedPort);
+  }
+
+  get stats() {
+    return this.pipeline?.stats;
+  }
+
+  get viewerCount(): number {
+    return this.viewers.size;
+  }
+
+  /** Frames replaced before they could be sent, over all viewers. */
+  get dropped(): number {
+    let total = this.droppedByViewersThatLeft;
+    for (const viewer of this.viewers) total += viewer.connection.dropped;
+    return total;
+  }
+
+  /** Bytes waiting in the process for the most backed-up viewer (newest-frame-wins keeps it near one frame). */
+  get maxViewerBacklog(): number {
+    let most = 0;
+    for (const viewer of this.viewers) most = Math.max(most, viewer.connection.backlogBytes);
+    return most;
+  }
+
+  /** Opens the source and starts listening; resolves once both are ready. */
+  async start(): Promise<void> {
+    const opened: OpenedSource = this.options.capture
+      ? { capture: this.options.capture, fps: this.options.fps ?? (this.options.capture.info.fps || 30), live: false }
+      : await openSource(this.backend, this.options);
+    this.capture = opened.capture;
+    try {
+      await listen(
+        this.server,
+        { host: this.host, port: this.requestedPort },
+        { port: '--port', anyHost: '--host 0.0.0.0', usualHolder: 'another cvchat sender' },
+        (error) => notice(`${error.message} [${error.code}]`),
+      );
+    } catch (error) {
+      await this.capture.release();
+      throw error;
+    }
+    const info = this.capture.info;
+    const mode = this.security.mode === 'tls' ? 'encrypted' : 'UNENCRYPTED (--insecure)';
+    notice(`sending ${info.width}x${info.height} from ${info.backend} on ${formatAddress({ host: this.host, port: this.port })}, ${mode}, up to ${this.maxViewers} viewers`);
+    const display = this.options.display;
+    if (display) {
+      display.open(SENDER_WINDOW, info.width || 640, info.height || 480, 'starting...');
+      this.sinks.add(new WindowSink(display, SENDER_WINDOW));
+    }
+    this.pipeline = new CapturePipeline(
+      this.backend,
+      this.capture,
+      { fps: opened.fps, quality: this.quality, wire: this.options.wire, maxFrames: this.frames, onDemand: opened.fps === 0 && !opened.live },
+      this.sinks,
+    );
+    display?.setNotice(SENDER_WINDOW, null);
+  }
+
+  /** Runs until the source ends, the frame limit is reached or stop() is called. */
+  async run(): Promise<SenderEnd> {
+    if (!this.pipeline) throw new CvchatError('CVCHAT_NOT_STARTED', 'Sender.run() before start()');
+    const end = await this.pipeline.run();
+    if (end === 'ended') notice('the source has ended');
+    await this.close();
+    return end;
+  }
+
+  async stop(): Promise<void> {
+    this.pipeline?.stop();
+    await this.close();
+  }
+
+  private accept(socket: net.Socket): void {
+    const connection = new Connection(socket, {
+      security: this.security.mode,
+      inbound: 'acks', // viewers send only ACKs (cvchat) or nothing (Python peers)
+      stallTimeoutMs: this.stallTimeoutMs,
+    });
+    if (this.stopped) {
+      connection.destroy();
+      return;
+    }
+    if (this.viewers.size >= this.maxViewers) {
+      notice(`refused viewer ${connection.remote}: already ${this.viewers.size} viewers (--max-viewers ${this.maxViewers})`);
+      connection.close(controlMessage('BUSY', `the sender already has its maximum of ${this.maxViewers} viewers`), BUSY_GRACE_MS);
+      return;
+    }
+    const viewer = new ConnectionSink(connection);
+    this.viewers.add(viewer);
+    this.sinks.add(viewer);
+    connection.on('ready', () => this.sinks.wake());
+    notice(`viewer ${connection.remote} joined (${this.viewers.size}/${this.maxViewers})`);
+    connection.once('close', ({ error }) => {
+      this.viewers.delete(viewer);
+      this.sinks.delete(viewer);
+      this.droppedByViewersThatLeft += connection.dropped;
+      if (error?.code === 'CVCHAT_PEER_ENCRYPTED') notice(`refused ${connection.remote}: it speaks TLS but this sender runs --insecure [${error.code}]`);
+      else if (error) notice(`cut off viewer ${connection.remote}: ${error.message} [${error.code}]`);
+      if (!this.stopped) notice(`viewer ${connection.remote} left (${this.viewers.size}/${this.maxViewers})`);
+    });
+  }
+
+  private async close(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.sinks.close();
+    this.server.close();
+    // Viewers get a moment to read what was sent, then nothing is left open.
+    for (const viewer of this.viewers) viewer.connection.close();
+    await this.capture?.release();
+  }
+}

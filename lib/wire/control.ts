@@ -1,0 +1,46 @@
+// Control messages: short text payloads that share the frame stream.
+import { MAX_CONTROL_BYTES } from '../base/limits';
+import { lengthHeader } from './framing';
+
+/**
+ * A few notices travel as length-prefixed text payloads starting "CVCHAT:", which
+ * cannot be mistaken for an image (JPEG starts FF D8). BUSY: the sender has its maximum of viewers.
+ * BYE: the partner is leaving on purpose, as opposed to a lost network. HELLO (chat only) opens
+ * each connection with a random nonce, so that two sides that dialled each other at once keep the
+ * same one of the two connections. ACK (receiver to sender, only for frames that carried cvchat
+ * metadata, so never to a plain Python peer) acknowledges a decoded frame by sequence number.
+ * PLAIN answers a peer that opened with a TLS handshake on the plain wire: whatever the text, its
+ * TLS client then fails with "wrong version", which cvchat reports as a peer that is not encrypted.
+ */
+export type ControlKind = 'BUSY' | 'BYE' | 'HELLO' | 'ACK' | 'PLAIN';
+const CONTROL_PREFIX = Buffer.from('CVCHAT:', 'latin1');
+
+export function controlMessage(kind: ControlKind, text = ''): Buffer {
+  const payload = Buffer.from(`CVCHAT:${kind} ${text}`, 'utf8');
+  return Buffer.concat([lengthHeader(payload.length), payload]);
+}
+
+export function parseControl(payload: Buffer): { kind: string; text: string } | null {
+  if (payload.length > MAX_CONTROL_BYTES || !payload.subarray(0, CONTROL_PREFIX.length).equals(CONTROL_PREFIX)) return null;
+  const body = payload.subarray(CONTROL_PREFIX.length).toString('utf8');
+  const space = body.indexOf(' ');
+  return space < 0 ? { kind: body, text: '' } : { kind: body.slice(0, space), text: body.slice(space + 1) };
+}
+
+/**
+ * The sequence number an ACK's text acknowledges, or null when the text is not an ACK's. Text after
+ * the number is left for later versions (timings), so that a newer peer's ACK is still understood.
+ */
+export function parseAck(text: string): number | null {
+  const match = /^(\d{1,10})(?: |$)/.exec(text);
+  if (!match) return null;
+  const seq = Number(match[1]);
+  return seq < 2 ** 32 ? seq : null;
+}
+
+/** A TLS handshake record (ClientHello): an encrypted peer talking to a plain (--insecure) one. */
+export function looksLikeTlsHandshake(bytes: Buffer): boolean {
+  return bytes.length >= 3 && bytes[0] === 0x16 && bytes[1] === 0x03 && bytes[2] <= 0x04;
+}
+
+export const PLAIN_ANSWER = () => controlMessage('PLAIN', 'this side runs --insecure (the plain wire): pass --insecure too, or drop it there');

@@ -1,0 +1,78 @@
+// cvchat's own metadata (sequence number, capture time, an echoed timestamp for round-trip time)
+// rides inside each JPEG as an APP11 segment right after the SOI marker. JPEG decoders skip
+// application segments, so the picture is unaffected and other peers ignore it.
+import { HEADER_BYTES, lengthHeader } from './framing';
+
+const APP11 = 0xeb;
+const META_TAG = Buffer.from('CVCHAT\0', 'latin1');
+const META_VERSION = 1;
+/** Tag, version, u32 sequence, f64 capture time, f64 echoed time, f64 echo hold time. */
+const META_PAYLOAD = META_TAG.length + 1 + 4 + 8 + 8 + 8;
+/** The APP11 segment: marker (2), length (2), payload. */
+export const META_SEGMENT_BYTES = 4 + META_PAYLOAD;
+
+export interface FrameMeta {
+  /** Counts frames at the sender, wrapping at 2^32. */
+  seq: number;
+  /** Wall-clock ms (Date.now() scale, fractional) when the frame was captured. */
+  captureTime: number;
+  /** Chat: the partner's captureTime of the newest frame we had received, or 0. */
+  echoTime: number;
+  /** Chat: how long ago (ms) we received that frame, so the partner can subtract it. */
+  echoHoldMs: number;
+}
+
+/**
+ * The bytes that go before `jpeg.subarray(2)` on the wire: the length header, the JPEG SOI
+ * marker, and the metadata segment. Writing these and the rest of the JPEG as two buffers avoids
+ * copying the JPEG to insert the segment.
+ */
+export function frameHead(jpegBytes: number, meta: FrameMeta): Buffer {
+  const head = Buffer.allocUnsafe(HEADER_BYTES + 2 + META_SEGMENT_BYTES);
+  head.writeBigUInt64LE(BigInt(jpegBytes + META_SEGMENT_BYTES), 0);
+  let at = HEADER_BYTES;
+  head[at++] = 0xff;
+  head[at++] = 0xd8;
+  head[at++] = 0xff;
+  head[at++] = APP11;
+  head.writeUInt16BE(META_PAYLOAD + 2, at);
+  at += 2;
+  at += META_TAG.copy(head, at);
+  head[at++] = META_VERSION;
+  head.writeUInt32LE(meta.seq >>> 0, at);
+  at += 4;
+  head.writeDoubleLE(meta.captureTime, at);
+  at += 8;
+  head.writeDoubleLE(meta.echoTime, at);
+  at += 8;
+  head.writeDoubleLE(meta.echoHoldMs, at);
+  return head;
+}
+
+export type Wire = 'jpeg' | 'pickle';
+
+/**
+ * A frame's bytes on the wire. JPEG: the head (length, SOI, metadata segment) and the JPEG after
+ * its SOI, so the JPEG is not copied to insert the segment. Pickle: the length and the pickle's
+ * parts (whose pixels are a view of the frame's), and no metadata: Python peers would not
+ * expect any.
+ */
+export function wireParts(wire: Wire, payload: Buffer[], meta: FrameMeta): Buffer[] {
+  if (wire === 'jpeg') return [frameHead(payload[0].length, meta), payload[0].subarray(2)];
+  return [lengthHeader(payload.reduce((n, part) => n + part.length, 0)), ...payload];
+}
+
+/** cvchat's metadata in a received JPEG, or null when the sender did not add any. */
+export function readFrameMeta(jpeg: Buffer): FrameMeta | null {
+  if (jpeg.length < 2 + META_SEGMENT_BYTES || jpeg[2] !== 0xff || jpeg[3] !== APP11) return null;
+  if (jpeg.readUInt16BE(4) !== META_PAYLOAD + 2) return null;
+  if (!jpeg.subarray(6, 6 + META_TAG.length).equals(META_TAG)) return null;
+  let at = 6 + META_TAG.length;
+  if (jpeg[at++] !== META_VERSION) return null;
+  const seq = jpeg.readUInt32LE(at);
+  const captureTime = jpeg.readDoubleLE(at + 4);
+  const echoTime = jpeg.readDoubleLE(at + 12);
+  const echoHoldMs = jpeg.readDoubleLE(at + 20);
+  if (![captureTime, echoTime, echoHoldMs].every(Number.isFinite)) return null;
+  return { seq, captureTime, echoTime, echoHoldMs };
+}
