@@ -1,0 +1,104 @@
+// The inbound decoder on its own, with the real codec: newest payload wins while both decoders
+// are busy, results come out in arrival order, each decoded frame with cvchat metadata is acked.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import type { CvchatError } from '../lib/base/errors';
+import { getBackend } from '../lib/media/backends';
+import { encode, framePixels, openCapture } from '../lib/media/video';
+import { FrameDecoder, type DecodedFrame } from '../lib/session/decoder';
+import { StreamStats } from '../lib/session/stats';
+import { FrameReader } from '../lib/wire/framing';
+import { frameHead } from '../lib/wire/meta';
+import { pickleImage } from '../lib/wire/pickle';
+import { waitFor } from './helpers';
+
+/** `count` JPEG payloads of the test picture as they arrive off the wire, metadata included. */
+async function payloads(count: number, width = 320, height = 240): Promise<Buffer[]> {
+  const source = await openCapture({ source: 'test', width, height });
+  const out: Buffer[] = [];
+  for (let seq = 0; seq < count; seq++) {
+    const frame = (await source.read())!;
+    const jpeg = await encode(frame);
+    frame.release();
+    const wire = Buffer.concat([frameHead(jpeg.length, { seq, captureTime: Date.now(), echoTime: 0, echoHoldMs: 0 }), jpeg.subarray(2)]);
+    out.push(...new FrameReader().push(wire));
+  }
+  await source.release();
+  return out;
+}
+
+function decoder(wire: 'jpeg' | 'pickle' = 'jpeg') {
+  const stats = new StreamStats('receiver');
+  const got: DecodedFrame[] = [];
+  const acks: number[] = [];
+  const errors: CvchatError[] = [];
+  const d = new FrameDecoder(getBackend('native'), { maxPixels: 1920 * 1080, wire }, stats, {
+    frame: (decoded) => got.push(decoded),
+    ack: (seq) => acks.push(seq),
+    error: (error) => errors.push(error),
+  });
+  return { d, stats, got, acks, errors };
+}
+
+describe('inbound frame decoder', () => {
+  it('delivers frames in arrival order, with metadata and latency, and acks each one', async () => {
+    const { d, got, acks, stats } = decoder();
+    const all = await payloads(6);
+    for (const payload of all) {
+      d.push(payload, Date.now());
+      await waitFor('the decode', () => (got.length === all.indexOf(payload) + 1 ? true : undefined), 5000);
+    }
+    assert.deepEqual(got.map((g) => g.meta!.seq), [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(acks, [0, 1, 2, 3, 4, 5]);
+    assert.ok(got.every((g) => g.latencyMs! >= 0 && g.frame.width === 320));
+    assert.equal(stats.frames, 6);
+    assert.equal(stats.dropped, 0);
+    for (const g of got) g.frame.release();
+  });
+
+  it('keeps only the newest payload while both decoders are busy, still in order', async () => {
+    const { d, got, stats } = decoder();
+    const all = await payloads(10, 1280, 720);
+    for (const payload of all) d.push(payload, Date.now()); // all at once: two decode, one waits
+    await waitFor('the last frame', () => (got.at(-1)?.meta?.seq === 9 ? true : undefined), 10_000);
+    const seqs = got.map((g) => g.meta!.seq);
+    assert.deepEqual(seqs, [0, 1, 9], 'the first two decoded, the newest of the rest kept');
+    assert.equal(stats.dropped, 7);
+    for (const g of got) g.frame.release();
+  });
+
+  it('stops at a payload that is not a picture, and reports it once', async () => {
+    const { d, got, errors } = decoder();
+    const [good] = await payloads(1);
+    d.push(Buffer.from([0xff, 0xd8, 0xff, 0x00, 1, 2, 3]), Date.now());
+    await waitFor('the error', () => (errors.length > 0 ? true : undefined), 5000);
+    d.push(good, Date.now());
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(errors.length, 1);
+    assert.match(errors[0].code, /^CVCHAT_/);
+    assert.equal(got.length, 0, 'nothing after the error');
+  });
+
+  it('delivers nothing once closed, even a decode already running', async () => {
+    const { d, got, acks } = decoder();
+    const [payload] = await payloads(1, 1280, 720);
+    d.push(payload, Date.now());
+    d.close();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(got.length, 0);
+    assert.equal(acks.length, 0);
+  });
+
+  it('reads pickles on the pickle wire, without acks (they carry no metadata)', async () => {
+    const { d, got, acks } = decoder('pickle');
+    const pixels = Buffer.alloc(4 * 3 * 3, 7);
+    d.push(Buffer.concat(pickleImage(pixels, 3, 4, 3)), Date.now());
+    await waitFor('the frame', () => (got.length === 1 ? true : undefined), 5000);
+    assert.equal(got[0].frame.width, 4);
+    assert.deepEqual(framePixels(got[0].frame), pixels);
+    assert.equal(got[0].meta, null);
+    assert.deepEqual(acks, []);
+    got[0].frame.release();
+  });
+});
