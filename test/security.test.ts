@@ -208,6 +208,21 @@ describe('encrypted sender', () => {
     await done;
   });
 
+  it('serves more viewers than the pending-handshake cap once their handshakes are done', async () => {
+    // 64 handshakes may be pending at once; finished ones must not count against that, or an
+    // encrypted sender with --max-viewers 200 would serve only 64.
+    const { sender, done } = await startSender({ maxViewers: 200 });
+    const sockets = await Promise.all(Array.from({ length: 80 }, async (_, i) => {
+      await sleep(i * 5); // a crowd arriving over 0.4 s, not a flood of pending handshakes
+      return dial({ mode: 'tls', key: TEST_KEY }, { host: '127.0.0.1', port: sender.port });
+    }));
+    for (const socket of sockets) socket.on('error', () => undefined);
+    await waitFor('80 viewers', () => (sender.viewerCount === 80 ? true : undefined), 10_000);
+    for (const socket of sockets) socket.destroy();
+    await sender.stop();
+    await done;
+  });
+
   it('slows down an address that keeps failing, while others are served', async () => {
     const { sender, done } = await startSender();
     for (let i = 0; i < 4; i++) assert.equal((await tlsClient(sender.port, 'wrong-key-attempt')).secure, false);

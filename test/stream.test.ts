@@ -7,9 +7,33 @@ import type { DecodedFrame } from '../lib/session/decoder';
 import { lengthHeader } from '../lib/wire/framing';
 import { FRAMELESS_SESSIONS_BEFORE_BACKOFF, Receiver } from '../lib/session/receiver';
 import { Sender } from '../lib/session/sender';
-import { framePixels } from '../lib/media/video';
-import { dial } from '../lib/net/tls';
+import { encode, framePixels, openCapture, openMemoryCapture } from '../lib/media/video';
+import { createListener, dial } from '../lib/net/tls';
 import { freePort, sleep, TEST_KEY, waitFor, writeTestClip } from './helpers';
+
+/** A JPEG of the test picture padded with comment segments (which decoders skip) to exactly `size` bytes. */
+async function jpegOfSize(size: number): Promise<Buffer> {
+  const source = await openCapture({ source: 'test', width: 320, height: 240 });
+  const frame = (await source.read())!;
+  const jpeg = await encode(frame);
+  frame.release();
+  await source.release();
+  const segments: Buffer[] = [];
+  let pad = size - jpeg.length;
+  while (pad > 0) {
+    // A COM segment is FF FE, a 16-bit length that counts itself, then that many bytes less two.
+    const total = pad > 65_537 ? Math.min(65_537, pad - 4) : pad;
+    const segment = Buffer.alloc(total, 0x20);
+    segment[0] = 0xff;
+    segment[1] = 0xfe;
+    segment.writeUInt16BE(total - 2, 2);
+    segments.push(segment);
+    pad -= total;
+  }
+  const padded = Buffer.concat([jpeg.subarray(0, 2), ...segments, jpeg.subarray(2)]);
+  assert.equal(padded.length, size);
+  return padded;
+}
 
 async function startSender(options: ConstructorParameters<typeof Sender>[0]) {
   const sender = new Sender({ host: '127.0.0.1', port: 0, source: 'test', width: 320, height: 240, key: TEST_KEY, ...options });
@@ -199,6 +223,54 @@ describe('sender to receiver on loopback', () => {
       await sender.stop();
       assert.ok(['stopped', 'limit', 'ended'].includes(await done), `run ${i}`);
     }
+  });
+
+  it('shows a first frame whose length bytes look like a TLS handshake (16 03 02...), over TLS', async () => {
+    // 131,862 = 0x020316, so the length header starts 16 03 02, like a ClientHello. Inside TLS
+    // it can only be a frame; the receiver must not take it for an encrypted peer on a plain wire.
+    const jpeg = await jpegOfSize(131_862);
+    const server = createListener({ mode: 'tls', key: TEST_KEY }, {
+      connection: (socket) => {
+        socket.on('error', () => undefined);
+        socket.write(Buffer.concat([lengthHeader(jpeg.length), jpeg]));
+      },
+      refused: () => undefined,
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const receiver = new Receiver({ connect: { host: '127.0.0.1', port }, key: TEST_KEY, frames: 1 });
+    const running = receiver.run();
+    try {
+      await waitFor('the frame', () => (receiver.stats.frames === 1 ? true : undefined), 5000);
+    } finally {
+      receiver.stop();
+      server.close();
+    }
+    assert.equal(await running, 'limit');
+  });
+
+  it('cuts off a lone stalled viewer of a source read on demand', async () => {
+    // A memory source read unpaced waits for a viewer that can take a frame; with one viewer that
+    // stopped reading, no frame is ever offered again, and the stall must still be noticed.
+    const still = await openCapture({ source: 'test', width: 1280, height: 720 });
+    const picture = (await still.read())!;
+    await still.release();
+    const capture = await openMemoryCapture([picture]);
+    const sender = new Sender({ host: '127.0.0.1', port: 0, capture, fps: 0, quality: 95, key: TEST_KEY, stallTimeoutMs: 1000 });
+    await sender.start();
+    const done = sender.run();
+    const stalled = await dial({ mode: 'tls', key: TEST_KEY }, { host: '127.0.0.1', port: sender.port });
+    stalled.pause();
+    stalled.on('error', () => undefined);
+    try {
+      await waitFor('the viewer', () => (sender.viewerCount === 1 ? true : undefined));
+      await waitFor('the stalled viewer to be cut off', () => (sender.viewerCount === 0 ? true : undefined), 10_000);
+    } finally {
+      stalled.destroy();
+      await sender.stop();
+    }
+    await done;
+    picture.release();
   });
 
   it('encodes each frame once for all viewers', async () => {
