@@ -11,7 +11,7 @@ import { getBackend } from '../lib/media/backends';
 import { opencv4nodejsDir } from '../lib/media/backends/opencv4nodejs';
 import { Receiver } from '../lib/session/receiver';
 import { Sender } from '../lib/session/sender';
-import { captureSpec, openMemoryCapture } from '../lib/media/video';
+import { captureSpec, decode, encode, framePixels, openCapture, openMemoryCapture } from '../lib/media/video';
 import { TEST_KEY } from './helpers';
 
 const installed = fs.existsSync(path.join(opencv4nodejsDir(), 'node_modules', '@u4', 'opencv4nodejs'));
@@ -95,6 +95,30 @@ for (const name of ['native', 'opencv4nodejs'] as BackendName[]) {
       const pixels = backend.toPixels(frame);
       assert.deepEqual([...pixels.subarray((15 * 100 + 15) * 3, (15 * 100 + 15) * 3 + 3)], [0, 0, 255]);
       assert.ok(pixels.subarray(35 * 100 * 3).some((v) => v > 200), 'the text left bright pixels');
+    });
+
+    it('is taken by the public encode() and framePixels(), whichever backend made the frame', async () => {
+      const capture = await openCapture({ source: 'test', width: 160, height: 120, backend: name });
+      const frame = (await capture.read())!;
+      for (const format of ['jpeg', 'png', 'webp'] as const) {
+        const bytes = await encode(frame, { format });
+        const back = await decode(bytes);
+        assert.deepEqual([back.width, back.height], [160, 120], format);
+        back.release();
+      }
+      assert.equal(framePixels(frame).length, 160 * 120 * 3);
+      frame.release();
+      await capture.release();
+      await assert.rejects(encode({ width: 1, height: 1, channels: 3, release() {} } as never), { code: 'CVCHAT_INVALID_OPTION' });
+    });
+
+    it('shares a frame without copying: each handle is released on its own', () => {
+      const backend = getBackend(name);
+      const frame = backend.fromPixels(Buffer.alloc(8 * 4 * 3, 77), 8, 4, 3);
+      const shared = backend.share(frame);
+      frame.release();
+      assert.equal(backend.toPixels(shared)[0], 77, 'the pixels outlive the first handle');
+      shared.release();
     });
 
     it('carries a sender-to-receiver stream', async () => {
