@@ -20,6 +20,7 @@ import {
   statsLines,
   TEST_KEY,
   waitFor,
+  writeTestClip,
   type Xvfb,
 } from './helpers';
 
@@ -124,6 +125,30 @@ describe('chat on loopback', () => {
     await b2.done;
     a.chat.stop();
     await a.done;
+  });
+
+  it('leaves the call when its video file ends, and says so (ended, not quit)', async () => {
+    const clip = await writeTestClip(60, 320, 240, 30);
+    const [pa, pb] = [await freePort(), await freePort()];
+    const b = await side('bob', pb, pa);
+    const a = await side('alice', pa, pb, { source: clip, label: undefined });
+    assert.equal(await a.done, 'ended');
+    assert.equal(await b.done, 'partner-left');
+    assert.ok(b.bars.length > 0, 'bob saw the file before it ended');
+  });
+
+  it('makes a key when given none, as a sender does', () => {
+    const chat = new Chat({ source: 'test', peer: { host: '127.0.0.1', port: 1 } });
+    assert.equal(chat.keyGenerated, true);
+    assert.equal(chat.security.mode, 'tls');
+    assert.match(chat.security.mode === 'tls' ? chat.security.key : '', /^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}-[0-9A-Z]$/);
+    const given = new Chat({ source: 'test', peer: { host: '127.0.0.1', port: 1 }, key: TEST_KEY });
+    assert.equal(given.keyGenerated, false);
+  });
+
+  it('says which option to change when it cannot listen', async () => {
+    const chat = new Chat({ source: 'test', key: TEST_KEY, listen: { host: '192.0.2.1', port: 0 }, peer: { host: '127.0.0.1', port: 1 } });
+    await assert.rejects(chat.start(), { code: 'CVCHAT_BAD_ADDRESS', message: /192\.0\.2\.1 is not an address of this machine; use --listen 0\.0\.0\.0/ });
   });
 
   it('reconnects to a partner that was killed and restarted', async () => {
