@@ -32,9 +32,9 @@ function explain(error: NodeJS.ErrnoException, at: Address, names: ListenNames):
 /** What a failed accept means for the user, and what to do about it. */
 export function explainAcceptError(error: NodeJS.ErrnoException): CvchatError {
   if (error.code === 'EMFILE' || error.code === 'ENFILE') {
-    return new CvchatError('CVCHAT_TOO_MANY_FILES', 'cannot accept a connection: this process has too many open files; it refused that one and carries on (raise the limit with `ulimit -n`, or lower --max-viewers)');
+    return new CvchatError('CVCHAT_TOO_MANY_FILES', `cannot accept connections: this process has too many open files (${error.code}); it keeps trying. Raise the limit (ulimit -n) or lower --max-viewers`);
   }
-  return new CvchatError('CVCHAT_ACCEPT_FAILED', `cannot accept a connection (${error.code ?? error.message}); it carries on`);
+  return new CvchatError('CVCHAT_ACCEPT_FAILED', `cannot accept a connection (${error.code ?? error.message}); it keeps trying`);
 }
 
 /**
@@ -49,7 +49,7 @@ export function listen(server: net.Server, at: Address, names: ListenNames, onEr
     // The default backlog: it bounds connections not yet accepted, not viewers (--max-viewers does that).
     server.listen({ host: at.host, port: at.port }, () => {
       server.off('error', onStartError);
-      let lastReport = 0;
+      let lastReport = -Infinity;
       server.on('error', (error: NodeJS.ErrnoException) => {
         // An accept that fails keeps failing while its cause lasts: say so once a second, not per try.
         const now = performance.now();
