@@ -46,7 +46,7 @@ if [ ! -d node_modules/node-gyp-build ] || [ ! -d node_modules/typescript ] || [
   npm install --no-audit --no-fund --loglevel=error >&2
 fi
 
-# The addon: built when missing (prebuildify removes it after packaging) or older than a source.
+# The addon: built when missing or older than a source.
 addon=build/Release/cvchat.node
 if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" -print -quit 2>/dev/null)" ]; then
   say "building the native addon"
