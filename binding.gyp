@@ -11,7 +11,8 @@
         "native/codec.cc",
         "native/jpeg.cc",
         "native/window.cc",
-        "native/writer.cc"
+        "native/writer.cc",
+        "native/test_hooks.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -45,6 +45,11 @@ class PromiseWorker : public Napi::AsyncWorker {
     } catch (const std::exception& e) {
       code_ = "CVCHAT_NATIVE_ERROR";
       SetError(e.what());
+    } catch (...) {
+      // Anything else (a library's own exception type, a thrown int) would leave the worker thread
+      // through node-addon-api, which catches only std::exception, and std::terminate the process.
+      code_ = "CVCHAT_NATIVE_ERROR";
+      SetError("unknown native exception (not a std::exception)");
     }
   }
 

@@ -36,7 +36,8 @@ Napi::Error MakeCoded(Napi::Env env, const std::string& code, const std::string&
 using ToJs = std::function<Napi::Value(Napi::Env env, const std::vector<Napi::Object>& kept)>;
 
 // Runs `work` on the libuv pool and settles a promise with `toJs(...)` afterwards. `work` may throw
-// CodedError, cv::Exception or std::exception; each becomes a rejected promise with a code.
+// CodedError, cv::Exception or std::exception; each becomes a rejected promise with a code, and
+// anything else a rejection with CVCHAT_NATIVE_ERROR, never the end of the process.
 // Objects in `keepAlive` (input Buffers, the handle itself) stay referenced until the work is done.
 // `settled`, when given, runs on the main thread just before the promise settles either way.
 Napi::Promise RunAsync(Napi::Env env, const char* name, std::function<void()> work, ToJs toJs,

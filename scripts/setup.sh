@@ -1,28 +1,53 @@
 #!/usr/bin/env bash
-# Makes this machine ready for cvchat: system packages (OpenCV and the test tools), node modules,
-# the native addon and the compiled TypeScript. Safe to run again: it only does what is missing,
-# and returns at once when nothing is. `npm start` and `npm test` run it first.
-#   --quiet   say nothing when nothing needs doing
+# Makes this machine ready for cvchat: the Debian packages a command needs, node modules, the
+# native addon and the compiled TypeScript. Safe to run again: it only does what is missing, and
+# returns at once when nothing is (it runs before every `npm start`, `npm test` and `npm run bench`).
+#   --for run     (the default) what building and running cvchat needs: `npm start`
+#   --for test    that, and what the tests use: `npm test`
+#   --for bench   that, and what the benchmark uses: `npm run bench`
+#   --quiet       say nothing when nothing needs doing
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-quiet=0
-[ "${1:-}" = "--quiet" ] && quiet=1
 say() { echo "cvchat setup: $*" >&2; }
+quiet=0
+purpose=run
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quiet) quiet=1 ;;
+    --for) purpose=${2:-}; shift ;;
+    *) say "unknown option '$1' (expected --quiet, --for run|test|bench)"; exit 2 ;;
+  esac
+  shift
+done
 
-# What cvchat needs to build and run, then what its tests and benchmark use (X server, key presses,
-# screenshots, a Python cv2 peer, sample photographs, GStreamer's test source, cmake for cmake-js).
-packages=(libopencv-dev libjpeg-dev pkg-config g++ make cmake
-          xvfb xdotool imagemagick python3-opencv python3-numpy python3-skimage
-          gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+# Building and running: OpenCV and libjpeg(-turbo) with headers, a C++ toolchain, Python 3 (node-gyp
+# runs gyp with it), and GStreamer's base and good plugins for --source pipelines (appsink,
+# videoconvert, v4l2src, souphttpsrc, rtspsrc...).
+packages=(libopencv-dev libjpeg-dev pkg-config g++ make python3 gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+case "$purpose" in
+  run) ;;
+  # An X server, key presses and screenshots for the window tests, Python cv2 peers, cmake for the
+  # cmake-js build, ip for the chat between two network namespaces.
+  test) packages+=(cmake xvfb xdotool imagemagick python3-opencv python3-numpy iproute2) ;;
+  # Sample photographs (scikit-image) made into scenes by Python cv2, a window under Xvfb, and ip
+  # and tc for the slow links.
+  bench) packages+=(xvfb python3-opencv python3-numpy python3-skimage iproute2) ;;
+  *) say "--for takes run, test or bench, not '$purpose'"; exit 2 ;;
+esac
+# One dpkg-query for all of them: this runs before every npm start, and each call costs ~10 ms.
+declare -A installed=()
+while read -r name status; do
+  if [ "$status" = "install ok installed" ]; then installed[$name]=1; fi
+done < <(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null || true)
 missing=()
 for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  [ -n "${installed[$p]:-}" ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null; then
     say "these packages are missing and this is not a Debian/Ubuntu system: ${missing[*]}"
-    say "install OpenCV 4 development files (with pkg-config or CMake config) and the tools above, then run npm start again"
+    say "install OpenCV 4 development files (with pkg-config or CMake config) and the tools above, then run the npm command again"
     exit 1
   fi
   if [ "$(id -u)" = 0 ]; then
@@ -46,7 +71,7 @@ if [ ! -d node_modules/node-gyp-build ] || [ ! -d node_modules/typescript ] || [
   npm install --no-audit --no-fund --loglevel=error >&2
 fi
 
-# The addon: built when missing (prebuildify removes it after packaging) or older than a source.
+# The addon: built when missing or older than a source.
 addon=build/Release/cvchat.node
 if [ ! -f "$addon" ] || [ -n "$(find native binding.gyp -newer "$addon" -print -quit 2>/dev/null)" ]; then
   say "building the native addon"

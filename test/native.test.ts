@@ -1,6 +1,7 @@
 // The addon through its public API. scripts/test.sh runs this file three times: against the
 // node-gyp build, the prebuildify binary (PREBUILDS_ONLY=1) and the cmake-js build (CVCHAT_ADDON).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -326,5 +327,51 @@ describe('addon loading', () => {
       assert.ok(loaded.length === 1 && loaded[0].includes(path.join('build', 'Release')), `loaded ${loaded}`);
     }
     assert.equal(native().opencvVersion.split('.')[0], '4');
+  });
+});
+
+describe('exceptions on the worker thread', () => {
+  /**
+   * Calls the addon's test hook in a child process, once per kind, and reports each outcome. A
+   * child, because an exception that escapes a worker ends its process (std::terminate), and with
+   * it would go the test runner. The child loads the addon as this run does (PREBUILDS_ONLY and
+   * CVCHAT_ADDON are inherited).
+   */
+  function throwInWorker(kinds: string[]): Promise<{ status: number | null; signal: NodeJS.Signals | null; outcomes: unknown[]; stderr: string }> {
+    const script = `
+      const { native } = require(${JSON.stringify(require.resolve('../lib/media/addon'))});
+      (async () => {
+        for (const kind of process.argv.slice(1)) {
+          try {
+            await native()._throwInWorker(kind);
+            console.log(JSON.stringify({ kind, resolved: true }));
+          } catch (error) {
+            console.log(JSON.stringify({ kind, code: error.code, message: error.message }));
+          }
+        }
+      })();`;
+    return new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ['-e', script, ...kinds], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.once('error', reject);
+      child.once('close', (status, signal) => {
+        clearTimeout(timer);
+        const outcomes = stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line));
+        resolve({ status, signal, outcomes, stderr });
+      });
+    });
+  }
+
+  it('rejects with CVCHAT_NATIVE_ERROR for a non-standard exception, and the process lives on', async () => {
+    const run = await throwInWorker(['nonstandard', 'standard']);
+    assert.deepEqual({ status: run.status, signal: run.signal }, { status: 0, signal: null }, `the child ended; stderr:\n${run.stderr}`);
+    assert.deepEqual(run.outcomes, [
+      { kind: 'nonstandard', code: 'CVCHAT_NATIVE_ERROR', message: 'unknown native exception (not a std::exception)' },
+      { kind: 'standard', code: 'CVCHAT_NATIVE_ERROR', message: 'a std::exception thrown by the test hook' },
+    ]);
   });
 });

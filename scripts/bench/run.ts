@@ -25,12 +25,39 @@ function percentile(values: number[], p: number): number | null {
 
 const round = (v: number | null | undefined, digits = 1) => (v === null || v === undefined || !Number.isFinite(v) ? null : Math.round(v * 10 ** digits) / 10 ** digits);
 
+// What this run has started and must end when it is stopped early. npm passes SIGTERM (a process
+// manager, a cancelled CI job) to this process alone, so without this its workers and Xvfb would
+// outlive it, and network namespaces and the scene files would stay behind (also after Ctrl+C).
+const children = new Set<ChildProcess>();
+const undo = new Set<() => void>();
+let stopping = false;
+
+function track<T extends ChildProcess>(child: T): T {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+async function stopEarly(signal: NodeJS.Signals) {
+  stopping = true;
+  progress(`stopped by ${signal}: ending the processes this run started`);
+  const exited = [...children].map((child) => new Promise((resolve) => child.once('exit', resolve)));
+  for (const child of children) child.kill('SIGTERM');
+  await Promise.race([Promise.all(exited), new Promise((resolve) => setTimeout(resolve, 3000))]);
+  for (const child of children) child.kill('SIGKILL');
+  for (const step of undo) step();
+  process.exit(128 + os.constants.signals[signal]);
+}
+process.once('SIGTERM', stopEarly);
+process.once('SIGINT', stopEarly);
+
 let portCounter = 20000 + (process.pid % 20000);
 const nextPort = () => portCounter++;
 
 function spawnProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}, netns?: string): { child: ChildProcess; out: () => string; exited: Promise<number | null> } {
+  if (stopping) throw new Error('the run is stopping');
   const [cmd, argv] = netns ? ['ip', ['netns', 'exec', netns, command, ...args]] : [command, args];
-  const child = spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = track(spawn(cmd, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', () => undefined);
@@ -176,12 +203,17 @@ function makeLink(rateMbit: number): { sender: string; receiver: string; address
     for (const ns of [a, b]) try { ip('netns', 'delete', ns); } catch { /* not made */ }
     return null;
   }
-  return { sender: a, receiver: b, address: '10.232.0.1', close: () => [a, b].forEach((ns) => ip('netns', 'delete', ns)) };
+  const close = () => {
+    undo.delete(close);
+    for (const ns of [a, b]) ip('netns', 'delete', ns);
+  };
+  undo.add(close);
+  return { sender: a, receiver: b, address: '10.232.0.1', close };
 }
 
 async function startXvfb(): Promise<{ display: string; stop(): void } | null> {
   return new Promise((resolve) => {
-    const child = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '2000x1200x24', '-nolisten', 'tcp', '-noreset'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+    const child = track(spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '2000x1200x24', '-nolisten', 'tcp', '-noreset'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] }));
     child.once('error', () => resolve(null));
     let text = '';
     (child.stdio[3] as NodeJS.ReadableStream).on('data', (d: Buffer) => {
@@ -197,6 +229,10 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cvchat-bench-'));
   const outDir = path.join(root, 'bench-results', new Date().toISOString().replace(/[:.]/g, '-') + (quick ? '-quick' : ''));
   fs.mkdirSync(outDir, { recursive: true });
+  // Stopped early, the run leaves neither its scenes nor a results folder without results.
+  undo.add(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dropResults = () => fs.rmSync(outDir, { recursive: true, force: true });
+  undo.add(dropResults);
   const o4nInstalled = fs.existsSync(path.join(process.env.CVCHAT_OPENCV4NODEJS_DIR ?? path.join(root, '.opencv4nodejs'), 'node_modules', '@u4', 'opencv4nodejs'));
   const xvfb = await startXvfb();
   const codecTool = buildCodecLimit(dir);
@@ -295,6 +331,7 @@ async function main() {
   fs.writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   fs.writeFileSync(path.join(outDir, 'results.md'), markdown(results, goals));
   fs.writeFileSync(path.join(outDir, 'throughput.svg'), await chart(resolutions));
+  undo.delete(dropResults);
   for (const g of goals) process.stdout.write(`${g.met === null ? 'N/A ' : g.met ? 'MET ' : 'MISS'}  ${g.goal}: ${g.value ?? '-'} (goal ${g.target})\n`);
   process.stdout.write(`results: ${path.relative(root, outDir)}/ (results.json, results.md, throughput.svg), ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
 }
@@ -369,6 +406,7 @@ async function chart(resolutions: Record<string, Record<string, unknown>>): Prom
 }
 
 main().catch((error) => {
+  if (stopping) return; // the measurement in progress failed because stopEarly ended it
   process.stderr.write(`bench failed: ${(error as Error).stack}\n`);
   process.exit(1);
 });
