@@ -207,6 +207,18 @@ describe('commands without a display', () => {
       const run = runCli([command, '--help'], headless());
       assert.equal(await exitWithin(run, 10_000), 0);
       assert.match(run.stdout(), new RegExp(`Usage: npm start ${command === 'demo' ? '\\[demo\\]' : command}`));
+      // Users do not know the blog post cvchat grew from: the help says what the wire is.
+      assert.doesNotMatch(run.stdout(), /seed|blog/i, `${command} --help`);
+      assert.match(run.stdout(), /8-byte length \+ JPEG/, `${command} --help`);
+    }
+  });
+
+  it('lists the commands for --help, -h and help', async () => {
+    for (const args of [['--help'], ['-h'], ['help']]) {
+      const run = runCli(args, headless());
+      assert.equal(await exitWithin(run, 10_000), 0, args.join(' '));
+      assert.match(run.stdout(), /Commands:\n {2}demo .*\n {2}sender .*\n {2}receiver .*\n {2}chat /, args.join(' '));
+      assert.doesNotMatch(run.stdout(), /seed|blog/i);
     }
   });
 });
