@@ -57,13 +57,29 @@ describe('inbound frame decoder', () => {
     for (const g of got) g.frame.release();
   });
 
+  it('of payloads that arrive together, decodes only the newest', async () => {
+    const { d, got, stats, acks } = decoder();
+    const all = await payloads(3);
+    for (const payload of all) d.push(payload, Date.now()); // one chunk's frames, pushed in one go
+    await waitFor('the newest frame', () => (got.length > 0 ? true : undefined), 5000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(got.map((g) => g.meta!.seq), [2]);
+    assert.deepEqual(acks, [2], 'one ack covers the older frames at the sender');
+    assert.equal(stats.dropped, 2);
+    got[0].frame.release();
+  });
+
   it('keeps only the newest payload while both decoders are busy, still in order', async () => {
     const { d, got, stats } = decoder();
     const all = await payloads(10, 1280, 720);
-    for (const payload of all) d.push(payload, Date.now()); // all at once: two decode, one waits
+    const tick = () => new Promise((resolve) => setImmediate(resolve));
+    d.push(all[0], Date.now());
+    await tick(); // decoding 0
+    d.push(all[1], Date.now());
+    await tick(); // decoding 0 and 1: both decoders busy
+    for (const payload of all.slice(2)) d.push(payload, Date.now());
     await waitFor('the last frame', () => (got.at(-1)?.meta?.seq === 9 ? true : undefined), 10_000);
-    const seqs = got.map((g) => g.meta!.seq);
-    assert.deepEqual(seqs, [0, 1, 9], 'the first two decoded, the newest of the rest kept');
+    assert.deepEqual(got.map((g) => g.meta!.seq), [0, 1, 9], 'the first two decoded, the newest of the rest kept');
     assert.equal(stats.dropped, 7);
     for (const g of got) g.frame.release();
   });

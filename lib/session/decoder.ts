@@ -5,7 +5,9 @@
 import { wallClock } from '../base/clock';
 import type { CvchatError } from '../base/errors';
 import { MAX_DECODES } from '../base/limits';
+import { notice } from '../base/log';
 import type { VideoBackend, VideoFrame } from '../media/backend';
+import type { Connection } from '../net/connection';
 import { readFrameMeta, type FrameMeta, type Wire } from '../wire/meta';
 import { unpickleImage } from '../wire/pickle';
 import type { StreamStats } from './stats';
@@ -52,6 +54,7 @@ export class FrameDecoder {
   private inFlight: number[] = [];
   private finished = new Map<number, Decoded>();
   private closed = false;
+  private pumpScheduled = false;
 
   constructor(
     private readonly backend: VideoBackend,
@@ -60,12 +63,21 @@ export class FrameDecoder {
     private readonly events: FrameDecoderEvents,
   ) {}
 
-  /** A frame payload as it arrived; replaces one still waiting for a decoder (counted as dropped). */
+  /**
+   * A frame payload as it arrived; replaces one still waiting for a decoder (counted as dropped).
+   * Decoding starts once the current chunk's payloads have all been pushed (a microtask later), so
+   * of several frames that arrive together only the newest is decoded.
+   */
   push(payload: Buffer, receivedAt: number): void {
     if (this.closed) return;
     if (this.waiting) this.stats.addDropped();
     this.waiting = { payload, receivedAt, order: ++this.arrived };
-    this.pump();
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   /** Stops: frames held or decoded later are released, never delivered. */
@@ -122,4 +134,31 @@ export class FrameDecoder {
     const image = unpickleImage(payload, { maxPixels: this.options.maxPixels });
     return this.backend.fromPixels(image.pixels, image.width, image.height, image.channels);
   }
+}
+
+/**
+ * Decodes what `connection` receives: its frames go to a decoder whose results go to `onFrame`,
+ * each decoded frame is acknowledged on it, a payload that is no picture ends it, and its end ends
+ * the decoder. When this side ended it for a reason, `describeEnd` may return a line to log.
+ */
+export function decodeFrom(
+  connection: Connection,
+  backend: VideoBackend,
+  options: FrameDecoderOptions,
+  stats: StreamStats,
+  onFrame: (decoded: DecodedFrame) => void,
+  describeEnd: (error: CvchatError) => string | null,
+): FrameDecoder {
+  const decoder = new FrameDecoder(backend, options, stats, {
+    frame: onFrame,
+    ack: (seq) => connection.ack(seq),
+    error: (error) => connection.destroy(error),
+  });
+  connection.on('frame', (payload, receivedAt) => decoder.push(payload, receivedAt));
+  connection.once('close', ({ error }) => {
+    decoder.close();
+    const line = error ? describeEnd(error) : null;
+    if (line) notice(line);
+  });
+  return decoder;
 }

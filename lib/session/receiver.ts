@@ -9,7 +9,7 @@ import type { VideoBackend } from '../media/backend';
 import { Connection, type ConnectionEnd } from '../net/connection';
 import { RedialPolicy } from '../net/redial';
 import { classifyDialError, dial, type Security } from '../net/tls';
-import { FrameDecoder, type DecodedFrame } from './decoder';
+import { decodeFrom, type DecodedFrame } from './decoder';
 import { Hud, receiverHudLines } from './hud';
 import { backendFor, checkFrameLimit, checkReceiveLimits, requiredSecurity, type ReceiveLimitOptions, type ReceiveLimits, type SessionOptions } from './options';
 import { StreamStats } from './stats';
@@ -121,6 +121,7 @@ export class Receiver {
     }
     const connection = new Connection(socket, {
       security: this.security.mode,
+      side: 'dialled',
       inbound: 'frames',
       maxFrameBytes: this.limits.maxFrameBytes,
       idleTimeoutMs: this.limits.idleTimeoutMs,
@@ -129,22 +130,18 @@ export class Receiver {
     notice(`connected to ${where}${this.security.mode === 'plain' ? ' (unencrypted)' : ''}`);
     this.options.display?.setNotice(RECEIVER_WINDOW, null);
     this.sessionFrames = 0;
-    const decoder = new FrameDecoder(this.backend, { maxPixels: this.limits.maxPixels, wire: this.options.wire }, this.stats, {
-      frame: (decoded) => {
-        this.sessionFrames++;
-        this.onFrame(decoded);
-      },
-      ack: (seq) => connection.ack(seq),
-      error: (error) => connection.destroy(error),
-    });
-    connection.on('frame', (payload, receivedAt) => decoder.push(payload, receivedAt));
+    const decoding = { maxPixels: this.limits.maxPixels, wire: this.options.wire };
+    const onFrame = (decoded: DecodedFrame) => {
+      this.sessionFrames++;
+      this.onFrame(decoded);
+    };
+    decodeFrom(connection, this.backend, decoding, this.stats, onFrame, (error) =>
+      this.stopping ? null : `bad data from the sender [${error.code}]: ${error.message}; reconnecting`);
     connection.on('control', (kind, text) => {
       if (kind === 'BUSY') this.end('stopped', new CvchatError('CVCHAT_SENDER_BUSY', `The sender refused this viewer: ${text}`));
     });
     const end = await new Promise<ConnectionEnd>((resolve) => connection.once('close', resolve));
-    decoder.close();
     if (this.stopping) return 'session';
-    if (end.error) notice(`bad data from the sender [${end.error.code}]: ${end.error.message}; reconnecting`);
     if (end.bytesReceived === 0 && this.security.mode === 'plain') {
       notice(`${where} closed the connection without sending anything: if it runs encrypted (the default), pass its --key instead of --insecure`);
     }

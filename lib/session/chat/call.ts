@@ -2,12 +2,11 @@
 // (so the partner can measure the round trip without synchronised clocks), the partner's frames
 // are decoded and shown, and BYE tells a partner who left on purpose from a lost network.
 import { wallClock } from '../../base/clock';
-import { notice } from '../../base/log';
 import type { VideoBackend } from '../../media/backend';
 import type { Connection } from '../../net/connection';
 import { controlMessage } from '../../wire/control';
 import type { FrameMeta, Wire } from '../../wire/meta';
-import { FrameDecoder, type DecodedFrame } from '../decoder';
+import { decodeFrom, type DecodedFrame } from '../decoder';
 import { ConnectionSink, type EncodedFrame } from '../sinks';
 import type { StreamStats } from '../stats';
 
@@ -25,7 +24,6 @@ export class Call {
   framesShown = 0;
   /** The partner said BYE: it left on purpose. */
   partnerLeft = false;
-  private readonly decoder: FrameDecoder;
   /** The partner's capture time of the newest frame we decoded, and when, echoed back for its round trip. */
   private echo = { time: 0, receivedAt: 0 };
 
@@ -37,20 +35,13 @@ export class Call {
     private readonly events: CallEvents,
   ) {
     this.sink = new ConnectionSink(connection, (frame) => this.metaFor(frame));
-    this.decoder = new FrameDecoder(backend, options, received, {
-      frame: (decoded) => this.onFrame(decoded),
-      ack: (seq) => connection.ack(seq),
-      error: (error) => connection.destroy(error),
-    });
-    connection.on('frame', (payload, receivedAt) => this.decoder.push(payload, receivedAt));
+    // A stalled partner is reported as a lost connection (the chat says so); other reasons as bad data.
+    decodeFrom(connection, backend, options, received, (decoded) => this.onFrame(decoded), (error) =>
+      error.code === 'CVCHAT_PEER_STALLED' ? null : `chat: bad data from the partner [${error.code}]: ${error.message}`);
     connection.on('control', (kind) => {
       if (kind !== 'BYE') return;
       this.partnerLeft = true;
       connection.destroy();
-    });
-    connection.once('close', ({ error }) => {
-      this.decoder.close();
-      if (error) notice(`chat: bad data from the partner [${error.code}]: ${error.message}`);
     });
   }
 
@@ -66,8 +57,7 @@ export class Call {
 
   /** Ends this call without a word (it lost the tie-break to another connection, or the chat ends). */
   drop(): void {
-    this.decoder.close();
-    this.connection.destroy();
+    this.connection.destroy(); // its close ends the decoder
   }
 
   private metaFor(frame: EncodedFrame): FrameMeta {
