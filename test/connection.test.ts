@@ -39,8 +39,8 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
   describe(`connection (${security.mode})`, () => {
     it('carries frames one way and ACKs the other, reporting each acked frame with its timing', async () => {
       const [a, b] = await socketPair(security);
-      const viewer = new Connection(a, { security: security.mode, inbound: 'acks' });
-      const sender = new Connection(b, { security: security.mode, inbound: 'frames' });
+      const viewer = new Connection(a, { security: security.mode, side: 'accepted', inbound: 'acks' });
+      const sender = new Connection(b, { security: security.mode, side: 'dialled', inbound: 'frames' });
       // Roles as the sender sees them: `viewer` is its side of a viewer, `sender` the viewer's side.
       const received: Buffer[] = [];
       const timings: FrameTiming[] = [];
@@ -65,8 +65,8 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
 
     it('hands control messages to its owner and a last message sent by close() arrives', async () => {
       const [a, b] = await socketPair(security);
-      const left = new Connection(a, { security: security.mode, inbound: 'frames' });
-      const right = new Connection(b, { security: security.mode, inbound: 'frames' });
+      const left = new Connection(a, { security: security.mode, side: 'accepted', inbound: 'frames' });
+      const right = new Connection(b, { security: security.mode, side: 'dialled', inbound: 'frames' });
       const controls: string[] = [];
       right.on('control', (kind, text) => controls.push(`${kind} ${text}`));
       left.sendControl('HELLO', '42');
@@ -78,7 +78,7 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
 
     it('cuts off a viewer that sends anything but ACKs', async () => {
       const [a, b] = await socketPair(security);
-      const viewer = new Connection(a, { security: security.mode, inbound: 'acks' });
+      const viewer = new Connection(a, { security: security.mode, side: 'accepted', inbound: 'acks' });
       b.on('error', () => undefined);
       b.write(Buffer.concat([lengthHeader(5), Buffer.from('hello')]));
       const end = await closed(viewer);
@@ -88,7 +88,7 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
 
     it('refuses a declared length above its limit before the payload comes', async () => {
       const [a, b] = await socketPair(security);
-      const connection = new Connection(a, { security: security.mode, inbound: 'frames', maxFrameBytes: 1000 });
+      const connection = new Connection(a, { security: security.mode, side: 'accepted', inbound: 'frames', maxFrameBytes: 1000 });
       b.on('error', () => undefined);
       b.write(lengthHeader(1001));
       assert.equal((await closed(connection)).error?.code, 'CVCHAT_FRAME_TOO_LARGE');
@@ -97,7 +97,7 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
 
     it('closes when no complete payload comes for the idle timeout', async () => {
       const [a, b] = await socketPair(security);
-      const connection = new Connection(a, { security: security.mode, inbound: 'frames', idleTimeoutMs: 300 });
+      const connection = new Connection(a, { security: security.mode, side: 'accepted', inbound: 'frames', idleTimeoutMs: 300 });
       b.on('error', () => undefined);
       b.write(lengthHeader(100)); // and never the payload
       const started = Date.now();
@@ -110,11 +110,11 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
       const [a, b] = await socketPair(security);
       b.pause(); // never reads: the kernel's buffers fill and the write never completes
       b.on('error', () => undefined);
-      const connection = new Connection(a, { security: security.mode, inbound: 'acks', stallTimeoutMs: 500 });
+      const connection = new Connection(a, { security: security.mode, side: 'accepted', inbound: 'acks', stallTimeoutMs: 500 });
       connection.send(frameOf(0, Buffer.alloc(32 * 1024 * 1024, 1)));
       const started = Date.now();
       const end = await closed(connection);
-      assert.equal(end.error?.code, 'CVCHAT_PEER_STALLED');
+      assert.equal(end.error?.code, 'CVCHAT_VIEWER_STALLED');
       assert.ok(Date.now() - started < 5000);
       b.destroy();
     });
@@ -124,7 +124,7 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
 describe('connection: the first bytes', () => {
   it('on the plain wire, answers a TLS handshake with PLAIN and closes', async () => {
     const [a, b] = await socketPair({ mode: 'plain' });
-    const connection = new Connection(a, { security: 'plain', inbound: 'acks' });
+    const connection = new Connection(a, { security: 'plain', side: 'accepted', inbound: 'acks' });
     const answer: Buffer[] = [];
     b.on('data', (d: Buffer) => answer.push(d));
     b.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00]));
@@ -134,11 +134,24 @@ describe('connection: the first bytes', () => {
     b.destroy();
   });
 
+  it('from a plain server it dialled, takes a frame whose length bytes look like a TLS handshake for a frame', async () => {
+    // 790 bytes is 0x0316: the header starts 16 03 00. A server never opens with a ClientHello.
+    const [a, b] = await socketPair({ mode: 'plain' });
+    const connection = new Connection(b, { security: 'plain', side: 'dialled', inbound: 'frames' });
+    const got: Buffer[] = [];
+    connection.on('frame', (p) => got.push(p));
+    a.write(Buffer.concat([lengthHeader(790), Buffer.alloc(790, 1)]));
+    await waitFor('the frame', () => (got.length === 1 ? true : undefined), 5000);
+    assert.equal(connection.state, 'open');
+    connection.destroy();
+    a.destroy();
+  });
+
   it('inside TLS, takes a frame whose length bytes look like a TLS handshake for a frame', async () => {
     // 131,862 bytes is 0x020316: as a little-endian length its first bytes are 16 03 02, a
     // ClientHello's. Inside TLS that can only be a frame.
     const [a, b] = await socketPair(tlsMode);
-    const connection = new Connection(b, { security: 'tls', inbound: 'frames' });
+    const connection = new Connection(b, { security: 'tls', side: 'dialled', inbound: 'frames' });
     const payload = Buffer.alloc(131_862, 0x5a);
     const got: Buffer[] = [];
     connection.on('frame', (p) => got.push(p));

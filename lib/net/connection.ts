@@ -24,9 +24,12 @@ import { FrameWriter, type FrameTiming, type OutgoingFrame } from './outbound';
 export type { FrameTiming, OutgoingFrame };
 
 export interface ConnectionOptions {
-  /** tls: the socket finished its handshake. plain: its first bytes are checked for a TLS handshake
-   * (an encrypted peer on the plain wire), which is answered with PLAIN and closed. */
+  /** tls: the socket finished its handshake. plain: an accepted socket's first bytes are checked for
+   * a TLS handshake (an encrypted peer on the plain wire), which is answered with PLAIN and closed. */
   security: 'tls' | 'plain';
+  /** accepted by a listener, or dialled: a peer we dialled is a server and never opens with a
+   * TLS handshake, so its first bytes are a frame's whatever they look like. */
+  side: 'accepted' | 'dialled';
   /**
    * What the peer sends. frames: frames and control messages (a sender, a chat partner); the
    * connection closes when no complete payload comes for idleTimeoutMs. acks: only ACKs (a viewer);
@@ -90,7 +93,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       {
         ready: () => this.emit('ready'),
         acked: (timing) => this.emit('acked', timing),
-        stalled: () => this.fail(new CvchatError('CVCHAT_PEER_STALLED', `it took no frame for ${(options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) / 1000} s`)),
+        stalled: () => this.fail(new CvchatError(
+          options.inbound === 'acks' ? 'CVCHAT_VIEWER_STALLED' : 'CVCHAT_PEER_STALLED',
+          `it took no frame for ${(options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) / 1000} s`,
+        )),
       },
       options.stallTimeoutMs,
     );
@@ -173,8 +179,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   private onData(chunk: Buffer): void {
     if (this.stateValue !== 'open') return;
-    // Only on the plain wire: inside TLS, a frame's first bytes may look like anything.
-    if (this.options.security === 'plain' && this.bytesReceived === 0 && looksLikeTlsHandshake(chunk)) {
+    // Only a plain connection we accepted can open with a ClientHello: inside TLS, or from a server
+    // we dialled, a frame's first bytes may look like anything.
+    if (this.options.security === 'plain' && this.options.side === 'accepted' && this.bytesReceived === 0 && looksLikeTlsHandshake(chunk)) {
       // An encrypted peer on our plain wire: tell it so (see PLAIN), instead of a bare reset.
       this.fail(new CvchatError('CVCHAT_PEER_ENCRYPTED', 'the peer speaks TLS but this side runs --insecure'), PLAIN_ANSWER());
       return;

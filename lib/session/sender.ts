@@ -166,6 +166,7 @@ export class Sender {
   private accept(socket: net.Socket): void {
     const connection = new Connection(socket, {
       security: this.security.mode,
+      side: 'accepted',
       inbound: 'acks', // viewers send only ACKs (cvchat) or nothing (Python peers)
       stallTimeoutMs: this.stallTimeoutMs,
     });
