@@ -96,18 +96,27 @@ describe('chat on loopback', () => {
     await Promise.allSettled([a.done, b.done]);
   });
 
-  it('an encrypted side explains a partner on the plain wire', async () => {
+  it('an encrypted side explains a partner on the plain wire, and the plain side says whom it refused', async () => {
+    const said: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => said.push(String(chunk)) > 0) as typeof process.stderr.write;
     const [pa, pb] = [await freePort(), await freePort()];
     const plain = await side('alice', pa, pb, { insecure: true, key: undefined });
     const encrypted = await side('bob', pb, pa);
-    const first = await Promise.race([plain.done, encrypted.done]).then(
-      (end) => assert.fail(`a side ended with '${end}'`),
-      (error: { code: string }) => error,
-    );
-    assert.equal(first.code, 'CVCHAT_PEER_NOT_ENCRYPTED');
-    plain.chat.stop();
-    encrypted.chat.stop();
-    await Promise.allSettled([plain.done, encrypted.done]);
+    try {
+      const first = await Promise.race([plain.done, encrypted.done]).then(
+        (end) => assert.fail(`a side ended with '${end}'`),
+        (error: { code: string }) => error,
+      );
+      assert.equal(first.code, 'CVCHAT_PEER_NOT_ENCRYPTED');
+      await waitFor('the plain side to say so', () =>
+        said.some((line) => /chat: refused 127\.0\.0\.1:\d+: the peer speaks TLS but this side runs --insecure \[CVCHAT_PEER_ENCRYPTED\]/.test(line)) ? true : undefined, 5000);
+    } finally {
+      process.stderr.write = write;
+      plain.chat.stop();
+      encrypted.chat.stop();
+      await Promise.allSettled([plain.done, encrypted.done]);
+    }
   });
 
   it('with --stay, waits for a new call after the partner leaves', async () => {

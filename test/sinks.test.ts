@@ -70,6 +70,16 @@ describe('redial policy', () => {
     assert.deepEqual(steps.map((s) => s.startedBackingOff), [true, false, false, false, false, false]);
   });
 
+  it('waits after a dial that connected but began no session, and still announces a later failed dial', () => {
+    const policy = new RedialPolicy();
+    const connected = policy.connectedWithoutSession();
+    assert.equal(connected.startedBackingOff, false);
+    assert.equal(connected.delayMs, BACKOFF_FIRST_MS);
+    const failed = policy.dialFailed();
+    assert.equal(failed.startedBackingOff, true, 'the first real failure is still said');
+    assert.equal(failed.delayMs, BACKOFF_FIRST_MS * 2);
+  });
+
   it('retries at once after a session that showed frames, and resets the backoff', () => {
     const policy = new RedialPolicy();
     policy.dialFailed();

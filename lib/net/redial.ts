@@ -30,6 +30,14 @@ export class RedialPolicy {
     return { delayMs: this.grow(), backingOff: true, startedBackingOff: this.failedDials === 1 };
   }
 
+  /**
+   * A dial connected, but the peer closed before a session began (it chose another connection, or
+   * was leaving): wait as after a failed dial, without announcing a peer that is down.
+   */
+  connectedWithoutSession(): RedialStep {
+    return { delayMs: this.grow(), backingOff: true, startedBackingOff: false };
+  }
+
   /** A session ended; `showedFrames` when it delivered at least one frame that could be shown. */
   sessionEnded(showedFrames: boolean): RedialStep {
     this.framelessSessions = showedFrames ? 0 : this.framelessSessions + 1;

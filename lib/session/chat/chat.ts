@@ -194,7 +194,6 @@ export class Chat {
     });
     this.call = call;
     this.sinks.add(call.sink);
-    connection.on('ready', () => this.sinks.wake());
   }
 
   private onLost(connection: Connection): { showedFrames: boolean; callAgain: boolean } {

@@ -54,17 +54,13 @@ export class PartnerFinder {
     private readonly hooks: PartnerHooks,
   ) {
     this.server = createListener(security, {
-      connection: (socket) => this.adopt(socket, false),
+      connection: (socket) => this.adopt(socket, 'accepted'),
       refused: (address, code, reason) => notice(`chat: refused ${address}: ${reason} [${code}]`),
     });
   }
 
   get port(): number {
     return listeningPort(this.server, this.listenAt.port);
-  }
-
-  get inCall(): boolean {
-    return this.active !== null;
   }
 
   listen(): Promise<void> {
@@ -109,8 +105,9 @@ export class PartnerFinder {
       }
       const outcome = await this.dialOnce();
       if (this.stopped || this.active) continue;
-      const step = policy.dialFailed();
-      if (outcome !== 'dialled' && step.startedBackingOff) {
+      // Dialled: its HELLO may still come (and wake us), or the partner chose another connection.
+      const step = outcome === 'dialled' ? policy.connectedWithoutSession() : policy.dialFailed();
+      if (step.startedBackingOff) {
         notice(`chat: waiting for ${formatAddress(this.peer)} (${outcome}); it can also call us on port ${this.port}`);
       }
       await this.pause(step.delayMs);
@@ -131,7 +128,7 @@ export class PartnerFinder {
   private async dialOnce(): Promise<string> {
     try {
       const socket = await dial(this.security, this.peer);
-      this.adopt(socket, true);
+      this.adopt(socket, 'dialled');
       return 'dialled';
     } catch (error) {
       const { error: explained, fatal } = classifyDialError(error as NodeJS.ErrnoException, this.security, formatAddress(this.peer));
@@ -141,9 +138,11 @@ export class PartnerFinder {
   }
 
   /** A new connection, dialled or accepted: say HELLO and wait for the partner's. */
-  private adopt(socket: net.Socket, dialedByMe: boolean): void {
+  private adopt(socket: net.Socket, side: 'accepted' | 'dialled'): void {
+    const dialedByMe = side === 'dialled';
     const connection = new Connection(socket, {
       security: this.security.mode,
+      side,
       inbound: 'frames',
       maxFrameBytes: this.options.maxFrameBytes,
       idleTimeoutMs: this.options.idleTimeoutMs,
@@ -158,7 +157,11 @@ export class PartnerFinder {
     connection.on('control', (kind, text) => {
       if (kind === 'HELLO' && link.peerNonce === null) this.onHello(link, text);
     });
-    connection.once('close', () => this.onClosed(link));
+    connection.once('close', ({ error }) => {
+      // The call's own end is the chat's to report; another link's end only when this side ended it for a reason.
+      if (link !== this.active && error) notice(`chat: refused ${connection.remote}: ${error.message} [${error.code}]`);
+      this.onClosed(link);
+    });
   }
 
   private onHello(link: Link, text: string): void {
