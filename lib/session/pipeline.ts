@@ -71,7 +71,12 @@ export class CapturePipeline {
         if (!frame) return 'ended';
         const captureTime = wallClock();
         captured++;
-        await encoding;
+        try {
+          await encoding;
+        } catch (error) {
+          frame.release();
+          throw error;
+        }
         if (this.stopping) {
           frame.release();
           break;

@@ -28,7 +28,10 @@ export interface FrameSink {
   readonly wantsFrame: boolean;
   /** An encoded frame; the sink must not change its buffers. */
   deliver?(frame: EncodedFrame): void;
-  /** The frame's pixels: the sink owns this handle and must release it. */
+  /**
+   * The frame's pixels: the sink owns this handle and must release it. Other sinks may hold
+   * handles on the same pixels: read them, never draw on them (draw on a copy).
+   */
   deliverPixels?(frame: VideoFrame, captureTime: number): void;
 }
 
@@ -48,10 +51,6 @@ export class FanOut {
     this.sinks.delete(sink);
   }
 
-  get size(): number {
-    return this.sinks.size;
-  }
-
   deliver(frame: EncodedFrame): void {
     for (const sink of this.sinks) sink.deliver?.(frame);
   }
@@ -61,7 +60,7 @@ export class FanOut {
    * shared one each (no copy). With none, the frame is released. Takes ownership of `frame`.
    */
   deliverPixels(frame: VideoFrame, captureTime: number): void {
-    const takers = [...this.sinks].filter((sink) => sink.deliverPixels);
+    const takers = this.closed ? [] : [...this.sinks].filter((sink) => sink.deliverPixels);
     if (takers.length === 0) {
       frame.release();
       return;
@@ -92,14 +91,27 @@ export class FanOut {
   }
 }
 
+/** A frame's wire parts with the plain metadata (no echo), made once and shared by every viewer. */
+const sharedParts = new WeakMap<EncodedFrame, Buffer[]>();
+
+function plainParts(frame: EncodedFrame): Buffer[] {
+  let parts = sharedParts.get(frame);
+  if (!parts) {
+    parts = wireParts(frame.wire, frame.payload, { seq: frame.seq, captureTime: frame.captureTime, echoTime: 0, echoHoldMs: 0 });
+    sharedParts.set(frame, parts);
+  }
+  return parts;
+}
+
 /**
- * A connection as a sink: each encoded frame goes out with cvchat's metadata, newest frame winning
- * (a viewer of the sender; a chat partner, whose metadata also echoes timestamps back).
+ * A connection as a sink: each encoded frame goes out with cvchat's metadata, newest frame winning.
+ * A viewer of the sender gets the parts every viewer shares; a chat partner's metadata also echoes
+ * timestamps back (`meta`), so its parts are its own.
  */
 export class ConnectionSink implements FrameSink {
   constructor(
     readonly connection: Connection,
-    private readonly meta: (frame: EncodedFrame) => FrameMeta = (frame) => ({ seq: frame.seq, captureTime: frame.captureTime, echoTime: 0, echoHoldMs: 0 }),
+    private readonly meta?: (frame: EncodedFrame) => FrameMeta,
   ) {}
 
   get wantsFrame(): boolean {
@@ -107,6 +119,7 @@ export class ConnectionSink implements FrameSink {
   }
 
   deliver(frame: EncodedFrame): void {
-    this.connection.send({ parts: wireParts(frame.wire, frame.payload, this.meta(frame)), seq: frame.seq });
+    const parts = this.meta ? wireParts(frame.wire, frame.payload, this.meta(frame)) : plainParts(frame);
+    this.connection.send({ parts, seq: frame.seq });
   }
 }
