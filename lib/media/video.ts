@@ -9,6 +9,7 @@ import { captureSpec, type CaptureOptions } from './source';
 
 export type { CaptureSource, VideoFrame, BackendName, VideoBackend, CaptureSpec, ImageFormat, CaptureOptions };
 export { captureSpec };
+export { DEFAULT_MAX_PIXELS, MAX_DIMENSION } from '../base/limits';
 
 /** Opens a source off the main thread; the promise settles once the device answers. */
 export async function openCapture(options: CaptureOptions = {}): Promise<CaptureSource> {
