@@ -203,7 +203,7 @@ function isCommand(name: string): name is Command {
 
 export async function main(argv: string[]): Promise<number> {
   const first = argv[0];
-  if (first === undefined ? false : first === 'help' || first === '--help' || first === '-h') {
+  if (first === 'help' || first === '--help' || first === '-h') {
     process.stdout.write(`${MAIN_HELP}\n`);
     return 0;
   }

@@ -73,7 +73,7 @@ export function checkReceiveLimits(options: ReceiveLimitOptions): ReceiveLimits 
   return {
     maxFrameBytes: checkInteger('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, 1, MAX_FRAME_BYTES),
     maxPixels: checkInteger('maxPixels', options.maxPixels ?? DEFAULT_MAX_PIXELS, 1, MAX_PIXELS),
-    idleTimeoutMs: options.idleTimeoutMs === undefined ? undefined : checkInteger('idleTimeoutMs', options.idleTimeoutMs, 1, MAX_TIMEOUT_MS),
+    idleTimeoutMs: checkTimeout('idleTimeoutMs', options.idleTimeoutMs),
   };
 }
 
