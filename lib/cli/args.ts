@@ -49,7 +49,7 @@ export function integer(values: Values, name: string): number | undefined {
   return Number(text);
 }
 
-export function decimal(values: Values, name: string): number | undefined {
+function decimal(values: Values, name: string): number | undefined {
   const text = values[name];
   if (text === undefined) return undefined;
   const value = Number(text);
@@ -88,7 +88,7 @@ export function applyWire(values: Values): void {
   notice('--wire pickle: numpy pickles, uncompressed and unauthenticated (implies --insecure); cvchat parses them without running them');
 }
 
-export function wireOption(values: Values): Wire {
+function wireOption(values: Values): Wire {
   return values.wire === 'pickle' ? 'pickle' : 'jpeg';
 }
 

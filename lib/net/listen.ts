@@ -30,7 +30,7 @@ function explain(error: NodeJS.ErrnoException, at: Address, names: ListenNames):
 }
 
 /** What a failed accept means for the user, and what to do about it. */
-export function explainAcceptError(error: NodeJS.ErrnoException): CvchatError {
+function explainAcceptError(error: NodeJS.ErrnoException): CvchatError {
   if (error.code === 'EMFILE' || error.code === 'ENFILE') {
     return new CvchatError('CVCHAT_TOO_MANY_FILES', `cannot accept connections: this process has too many open files (${error.code}); it keeps trying. Raise the limit (ulimit -n) or lower --max-viewers`);
   }

@@ -34,7 +34,7 @@ export interface SessionOptions extends SecurityOptions {
   display?: Display;
 }
 
-export function checkWire(wire: unknown, insecure: boolean | undefined): Wire {
+function checkWire(wire: unknown, insecure: boolean | undefined): Wire {
   if (wire === undefined || wire === 'jpeg') return 'jpeg';
   if (wire !== 'pickle') throw invalidOption('wire', "'jpeg' or 'pickle'", wire);
   if (!insecure) throw new CvchatError('CVCHAT_INVALID_OPTION', 'The pickle wire has no encryption: it needs insecure (--insecure)');
