@@ -12,6 +12,7 @@
         "native/jpeg.cc",
         "native/window.cc",
         "native/writer.cc",
+        "native/socket.cc",
         "native/test_hooks.cc"
       ],
       "include_dirs": [

@@ -10,6 +10,7 @@
 #include "codec.h"
 #include "common.h"
 #include "frame.h"
+#include "socket.h"
 #include "test_hooks.h"
 #include "window.h"
 #include "writer.h"
@@ -26,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   VideoWriter::Init(env, exports);
   InitCodec(env, exports);
   InitWindow(env, exports);
+  InitSocket(env, exports);
   exports.Set("opencvVersion", Napi::String::New(env, CV_VERSION));
   // For the tests only (native/test_hooks.h): a worker that throws what no public call does.
   InitTestHooks(env, exports);
