@@ -59,6 +59,10 @@ export interface NativeAddon {
   overlay(target: NativeFrame, picture: NativeFrame, x: number, y: number, width: number, height: number): void;
   resize(frame: NativeFrame, width: number, height: number): NativeFrame;
   displayProblem(): string | null;
+  /** TCP_NOTSENT_LOWAT on a socket's fd (lib/net/socket-options.ts); false where the platform lacks it. */
+  setUnsentLimit(fd: number, bytes: number): boolean;
+  /** The TCP_NOTSENT_LOWAT read back (0: the system's default); null where the platform lacks it. */
+  unsentLimit(fd: number): number | null;
   opencvVersion: string;
 }
 
