@@ -1,6 +1,7 @@
 #include "codec.h"
 
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <cstdlib>
 #include <memory>
@@ -112,14 +113,23 @@ Napi::Buffer<uint8_t> HandOver(Napi::Env env, Encoded* encoded) {
   }, raw);
 }
 
-// encode(frame, format, quality) -> Promise<Buffer>
+// The size a caller asked for in arguments i and i + 1, or an empty size when they are absent.
+// TypeScript has checked both (1 to MAX_DIMENSION).
+cv::Size SizeArgs(const Napi::CallbackInfo& info, size_t i) {
+  if (info.Length() <= i + 1 || info[i].IsUndefined()) return cv::Size();
+  return cv::Size(IntArg(info, i, "width"), IntArg(info, i + 1, "height"));
+}
+
+// encode(frame, format, quality[, width, height]) -> Promise<Buffer>: with a size, the frame is
+// scaled to it first (area averaging, on the worker thread too).
 Napi::Value Encode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  RequireArgs(info, 3, "encode(frame, format, quality)");
+  RequireArgs(info, 3, "encode(frame, format, quality[, width, height])");
   Frame* frame = Frame::Unwrapped(info, 0, "frame");
   cv::Mat mat = frame->mat();  // shares pixels; safe even if the JS frame is released meanwhile
   std::string format = StringArg(info, 1, "format");
   int quality = IntArg(info, 2, "quality");
+  cv::Size size = SizeArgs(info, 3);
   std::string ext;
   std::vector<int> params;
   if (format == "jpeg") {
@@ -137,22 +147,26 @@ Napi::Value Encode(const Napi::CallbackInfo& info) {
   auto out = std::make_shared<Encoded>();
   return RunAsync(
       env, "cvchat.encode",
-      [mat, ext, params, quality, out] {
-        if (ext == ".jpg" && EncodeJpeg(mat, quality, &out->jpeg) == JpegPath::kDone) return;
-        if (!cv::imencode(ext, mat, *out->vector, params)) {
+      [mat, ext, params, quality, size, out] {
+        cv::Mat source = mat;
+        if (!size.empty() && size != mat.size()) cv::resize(mat, source, size, 0, 0, cv::INTER_AREA);
+        if (ext == ".jpg" && EncodeJpeg(source, quality, &out->jpeg) == JpegPath::kDone) return;
+        if (!cv::imencode(ext, source, *out->vector, params)) {
           throw CodedError{"CVCHAT_ENCODE_FAILED", "OpenCV could not encode the frame as " + ext};
         }
       },
       [out](Napi::Env env, const auto&) -> Napi::Value { return HandOver(env, out.get()); });
 }
 
-// decode(buffer, maxPixels, channels) -> Promise<Frame>
+// decode(buffer, maxPixels, channels[, width, height]) -> Promise<Frame>: with a size, the
+// picture is scaled to it after decoding (bilinear: a smaller picture shown at the stream's size).
 Napi::Value Decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  RequireArgs(info, 3, "decode(buffer, maxPixels, channels)");
+  RequireArgs(info, 3, "decode(buffer, maxPixels, channels[, width, height])");
   Napi::Buffer<uint8_t> buffer = BufferArg(info, 0, "buffer");
   double maxPixels = NumberArg(info, 1, "maxPixels");
   int channels = IntArg(info, 2, "channels");
+  cv::Size scaleTo = SizeArgs(info, 3);
   int flags = channels == 1 ? cv::IMREAD_GRAYSCALE : channels == 4 ? cv::IMREAD_UNCHANGED : cv::IMREAD_COLOR;
   // Borrow the bytes: the Buffer is kept alive by the worker until decoding is done.
   const uint8_t* data = buffer.Data();
@@ -160,7 +174,7 @@ Napi::Value Decode(const Napi::CallbackInfo& info) {
   auto out = std::make_shared<cv::Mat>();
   return RunAsync(
       env, "cvchat.decode",
-      [data, size, maxPixels, channels, flags, out] {
+      [data, size, maxPixels, channels, flags, scaleTo, out] {
         ImageHeader header = ProbeImage(data, size);
         if (header.format.empty()) {
           throw CodedError{"CVCHAT_UNSUPPORTED_IMAGE", "The data is not a JPEG, PNG or WebP image"};
@@ -175,11 +189,17 @@ Napi::Value Decode(const Napi::CallbackInfo& info) {
                                std::to_string(header.height) + " pixels, above the limit of " +
                                std::to_string(static_cast<int64_t>(maxPixels))};
         }
-        if (header.format == "jpeg" && DecodeJpeg(data, size, channels, maxPixels, out.get()) == JpegPath::kDone) return;
-        cv::Mat encoded(1, static_cast<int>(size), CV_8UC1, const_cast<uint8_t*>(data));
-        *out = cv::imdecode(encoded, flags);
-        if (out->empty()) {
-          throw CodedError{"CVCHAT_DECODE_FAILED", "The " + header.format + " data is corrupt or truncated"};
+        if (header.format != "jpeg" || DecodeJpeg(data, size, channels, maxPixels, out.get()) != JpegPath::kDone) {
+          cv::Mat encoded(1, static_cast<int>(size), CV_8UC1, const_cast<uint8_t*>(data));
+          *out = cv::imdecode(encoded, flags);
+          if (out->empty()) {
+            throw CodedError{"CVCHAT_DECODE_FAILED", "The " + header.format + " data is corrupt or truncated"};
+          }
+        }
+        if (!scaleTo.empty() && scaleTo != out->size()) {
+          cv::Mat scaled;
+          cv::resize(*out, scaled, scaleTo, 0, 0, cv::INTER_LINEAR);
+          *out = scaled;
         }
       },
       [out](Napi::Env env, const auto&) -> Napi::Value { return Frame::New(env, *out); }, {buffer});

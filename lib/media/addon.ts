@@ -45,8 +45,8 @@ export interface NativeAddon {
   Frame: { new (): never; fromBuffer(pixels: Buffer, width: number, height: number, channels: number): NativeFrame };
   Capture: { open(spec: NativeCaptureSpec): Promise<NativeCapture> };
   VideoWriter: { open(path: string, fourcc: string, fps: number, width: number, height: number): Promise<NativeWriter> };
-  encode(frame: NativeFrame, format: ImageFormat, quality: number): Promise<Buffer>;
-  decode(bytes: Buffer, maxPixels: number, channels: number): Promise<NativeFrame>;
+  encode(frame: NativeFrame, format: ImageFormat, quality: number, width?: number, height?: number): Promise<Buffer>;
+  decode(bytes: Buffer, maxPixels: number, channels: number, width?: number, height?: number): Promise<NativeFrame>;
   probeImage(bytes: Buffer): { format: string; width: number; height: number } | null;
   imshow(title: string, frame: NativeFrame): void;
   moveWindow(title: string, x: number, y: number): void;

@@ -9,6 +9,12 @@ export type BGR = [number, number, number];
 
 export type ImageFormat = 'jpeg' | 'png' | 'webp';
 
+/** A picture's size in pixels. */
+export interface Size {
+  width: number;
+  height: number;
+}
+
 export interface VideoFrame {
   readonly width: number;
   readonly height: number;
@@ -58,8 +64,10 @@ export interface VideoBackend {
   owns(frame: unknown): frame is VideoFrame;
   /** JPEG and WebP: quality 1-100; PNG: compression level 0-9. */
   encode(frame: VideoFrame, format: ImageFormat, quality: number): Promise<Buffer>;
-  encodeJpeg(frame: VideoFrame, quality: number): Promise<Buffer>;
-  decode(bytes: Buffer, maxPixels: number): Promise<VideoFrame>;
+  /** `size`: scale the frame to it first (checked by the caller: 1 to MAX_DIMENSION each side). */
+  encodeJpeg(frame: VideoFrame, quality: number, size?: Size): Promise<Buffer>;
+  /** `size`: scale the decoded picture to it (checked by the caller, within maxPixels). */
+  decode(bytes: Buffer, maxPixels: number, size?: Size): Promise<VideoFrame>;
   fromPixels(pixels: Buffer, width: number, height: number, channels: number): VideoFrame;
   toPixels(frame: VideoFrame): Buffer;
   /**

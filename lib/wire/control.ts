@@ -28,14 +28,49 @@ export function parseControl(payload: Buffer): { kind: string; text: string } | 
 }
 
 /**
- * The sequence number an ACK's text acknowledges, or null when the text is not an ACK's. Text after
- * the number is left for later versions (timings), so that a newer peer's ACK is still understood.
+ * When a frame arrived at the receiver, by the receiver's own monotonic clock (ms): a delay
+ * *variation* needs no synchronised clocks, so the sender only ever subtracts two of these.
  */
-export function parseAck(text: string): number | null {
+export interface FrameArrival {
+  /** The first byte of the frame (its length header) was read. */
+  firstByteAt: number;
+  /** The last byte was read. */
+  lastByteAt: number;
+  /** How long the receiver held the frame (decoding it) before it sent the ACK, in ms. */
+  holdMs: number;
+}
+
+export interface Ack {
+  seq: number;
+  /** Present when the receiver reported it (cvchat from the adaptive-rate version on). */
+  arrival?: FrameArrival;
+}
+
+/** An ACK's text: the sequence number, then the arrival times when known. */
+export function ackText(seq: number, arrival?: FrameArrival): string {
+  if (!arrival) return String(seq);
+  return `${seq} ${arrival.firstByteAt.toFixed(3)} ${arrival.lastByteAt.toFixed(3)} ${arrival.holdMs.toFixed(3)}`;
+}
+
+const TIME = '(\\d{1,12}(?:\\.\\d{1,6})?)';
+const ACK_WITH_ARRIVAL = new RegExp(`^(\\d{1,10}) ${TIME} ${TIME} ${TIME}(?: |$)`);
+
+/**
+ * What an ACK's text acknowledges, or null when the text is not an ACK's. An older peer sends the
+ * sequence number alone; text after what we understand is left for later versions, so that a
+ * newer peer's ACK is still understood. Arrival times that are not in order are dropped, not
+ * trusted: the sender's estimate must not follow a peer's nonsense.
+ */
+export function parseAck(text: string): Ack | null {
   const match = /^(\d{1,10})(?: |$)/.exec(text);
   if (!match) return null;
   const seq = Number(match[1]);
-  return seq < 2 ** 32 ? seq : null;
+  if (seq >= 2 ** 32) return null;
+  const timed = ACK_WITH_ARRIVAL.exec(text);
+  if (!timed) return { seq };
+  const [firstByteAt, lastByteAt, holdMs] = [Number(timed[2]), Number(timed[3]), Number(timed[4])];
+  if (!(lastByteAt >= firstByteAt) || !(holdMs < 60_000)) return { seq };
+  return { seq, arrival: { firstByteAt, lastByteAt, holdMs } };
 }
 
 /** A TLS handshake record (ClientHello): an encrypted peer talking to a plain (--insecure) one. */

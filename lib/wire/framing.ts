@@ -44,6 +44,11 @@ export class FrameReader {
     return this.buffered;
   }
 
+  /** True while part of a payload (or of its header) has been read and the rest has not. */
+  get inPayload(): boolean {
+    return this.buffered > 0 || this.expected >= 0;
+  }
+
   /** Adds a chunk; returns the frames it completed, oldest first. Throws CvchatError on a bad header. */
   push(chunk: Buffer): Buffer[] {
     const frames: Buffer[] = [];

@@ -1,6 +1,8 @@
 // cvchat's own metadata (sequence number, capture time, an echoed timestamp for round-trip time)
 // rides inside each JPEG as an APP11 segment right after the SOI marker. JPEG decoders skip
-// application segments, so the picture is unaffected and other peers ignore it.
+// application segments, so the picture is unaffected and other peers ignore it. A frame sent at an
+// adapted operating point carries a second segment (version 2) after the first: the stream's full
+// size, the quality and the sender's rate estimate. An older reader reads the first and skips it.
 import { HEADER_BYTES, lengthHeader } from './framing';
 
 const APP11 = 0xeb;
@@ -10,6 +12,24 @@ const META_VERSION = 1;
 const META_PAYLOAD = META_TAG.length + 1 + 4 + 8 + 8 + 8;
 /** The APP11 segment: marker (2), length (2), payload. */
 export const META_SEGMENT_BYTES = 4 + META_PAYLOAD;
+const POINT_VERSION = 2;
+/** Tag, version, u16 width and height, u16 full width and height, u8 quality, f64 estimate. */
+const POINT_PAYLOAD = META_TAG.length + 1 + 2 + 2 + 2 + 2 + 1 + 8;
+const POINT_SEGMENT_BYTES = 4 + POINT_PAYLOAD;
+
+/** How an adapted frame was made, for the receiver's window and HUD. */
+export interface PointMeta {
+  /** This frame's size. */
+  width: number;
+  height: number;
+  /** The stream's size at full quality: the receiver shows smaller frames scaled up to it. */
+  fullWidth: number;
+  fullHeight: number;
+  /** JPEG quality of this frame. */
+  quality: number;
+  /** The sender's estimate of this connection's rate, bits per second. */
+  estimateBps: number;
+}
 
 export interface FrameMeta {
   /** Counts frames at the sender, wrapping at 2^32. */
@@ -20,6 +40,8 @@ export interface FrameMeta {
   echoTime: number;
   /** Chat: how long ago (ms) we received that frame, so the partner can subtract it. */
   echoHoldMs: number;
+  /** Present on frames of an adapting stream. */
+  point?: PointMeta;
 }
 
 /**
@@ -28,8 +50,9 @@ export interface FrameMeta {
  * copying the JPEG to insert the segment.
  */
 export function frameHead(jpegBytes: number, meta: FrameMeta): Buffer {
-  const head = Buffer.allocUnsafe(HEADER_BYTES + 2 + META_SEGMENT_BYTES);
-  head.writeBigUInt64LE(BigInt(jpegBytes + META_SEGMENT_BYTES), 0);
+  const segments = META_SEGMENT_BYTES + (meta.point ? POINT_SEGMENT_BYTES : 0);
+  const head = Buffer.allocUnsafe(HEADER_BYTES + 2 + segments);
+  head.writeBigUInt64LE(BigInt(jpegBytes + segments), 0);
   let at = HEADER_BYTES;
   head[at++] = 0xff;
   head[at++] = 0xd8;
@@ -46,6 +69,22 @@ export function frameHead(jpegBytes: number, meta: FrameMeta): Buffer {
   head.writeDoubleLE(meta.echoTime, at);
   at += 8;
   head.writeDoubleLE(meta.echoHoldMs, at);
+  at += 8;
+  const point = meta.point;
+  if (point) {
+    head[at++] = 0xff;
+    head[at++] = APP11;
+    head.writeUInt16BE(POINT_PAYLOAD + 2, at);
+    at += 2;
+    at += META_TAG.copy(head, at);
+    head[at++] = POINT_VERSION;
+    head.writeUInt16LE(point.width, at);
+    head.writeUInt16LE(point.height, at + 2);
+    head.writeUInt16LE(point.fullWidth, at + 4);
+    head.writeUInt16LE(point.fullHeight, at + 6);
+    head[at + 8] = point.quality;
+    head.writeDoubleLE(point.estimateBps, at + 9);
+  }
   return head;
 }
 
@@ -74,5 +113,23 @@ export function readFrameMeta(jpeg: Buffer): FrameMeta | null {
   const echoTime = jpeg.readDoubleLE(at + 12);
   const echoHoldMs = jpeg.readDoubleLE(at + 20);
   if (![captureTime, echoTime, echoHoldMs].every(Number.isFinite)) return null;
-  return { seq, captureTime, echoTime, echoHoldMs };
+  const point = readPointMeta(jpeg, 2 + META_SEGMENT_BYTES);
+  return point ? { seq, captureTime, echoTime, echoHoldMs, point } : { seq, captureTime, echoTime, echoHoldMs };
+}
+
+/** The operating point's segment at `at`, if there is one and it makes sense. */
+function readPointMeta(jpeg: Buffer, at: number): PointMeta | undefined {
+  if (jpeg.length < at + POINT_SEGMENT_BYTES || jpeg[at] !== 0xff || jpeg[at + 1] !== APP11) return undefined;
+  if (jpeg.readUInt16BE(at + 2) !== POINT_PAYLOAD + 2) return undefined;
+  at += 4;
+  if (!jpeg.subarray(at, at + META_TAG.length).equals(META_TAG)) return undefined;
+  at += META_TAG.length;
+  if (jpeg[at++] !== POINT_VERSION) return undefined;
+  const point = {
+    width: jpeg.readUInt16LE(at), height: jpeg.readUInt16LE(at + 2),
+    fullWidth: jpeg.readUInt16LE(at + 4), fullHeight: jpeg.readUInt16LE(at + 6),
+    quality: jpeg[at + 8], estimateBps: jpeg.readDoubleLE(at + 9),
+  };
+  const valid = point.width > 0 && point.height > 0 && point.fullWidth > 0 && point.fullHeight > 0 && point.quality >= 1 && point.quality <= 100 && Number.isFinite(point.estimateBps) && point.estimateBps >= 0;
+  return valid ? point : undefined;
 }

@@ -183,8 +183,13 @@ export function createOpencv4nodejsBackend(): VideoBackend {
       const flag = format === 'png' ? 'IMWRITE_PNG_COMPRESSION' : format === 'webp' ? 'IMWRITE_WEBP_QUALITY' : 'IMWRITE_JPEG_QUALITY';
       return cv.imencodeAsync(EXTENSION[format], matOf(frame), [num(flag), quality]);
     },
-    encodeJpeg: (frame, quality) => cv.imencodeAsync('.jpg', matOf(frame), [num('IMWRITE_JPEG_QUALITY'), quality]),
-    async decode(bytes, maxPixels) {
+    // opencv4nodejs scales on the calling thread (its resizeAsync allocates a second frame the same way).
+    encodeJpeg: (frame, quality, size) => {
+      const mat = matOf(frame);
+      const source = size && (size.width !== mat.cols || size.height !== mat.rows) ? mat.resize(size.height, size.width) : mat;
+      return cv.imencodeAsync('.jpg', source, [num('IMWRITE_JPEG_QUALITY'), quality]);
+    },
+    async decode(bytes, maxPixels, size) {
       // The same header check as the native backend, so both refuse decompression bombs.
       const header = native().probeImage(bytes);
       if (!header) throw new CvchatError('CVCHAT_UNSUPPORTED_IMAGE', 'The data is not a JPEG, PNG or WebP image');
@@ -198,6 +203,7 @@ export function createOpencv4nodejsBackend(): VideoBackend {
         throw new CvchatError('CVCHAT_DECODE_FAILED', `The ${header.format} data is corrupt or truncated`, { cause: error });
       }
       if (mat.empty) throw new CvchatError('CVCHAT_DECODE_FAILED', `The ${header.format} data is corrupt or truncated`);
+      if (size && (size.width !== mat.cols || size.height !== mat.rows)) mat = mat.resize(size.height, size.width);
       return new CvFrame(mat);
     },
     fromPixels,
