@@ -17,11 +17,18 @@ import {
   DEFAULT_STALL_TIMEOUT_MS,
   MAX_VIEWER_PAYLOAD_BYTES,
 } from '../base/limits';
-import { controlMessage, looksLikeTlsHandshake, PLAIN_ANSWER, parseAck, parseControl, type ControlKind } from '../wire/control';
+import { ackText, controlMessage, looksLikeTlsHandshake, PLAIN_ANSWER, parseAck, parseControl, type ControlKind } from '../wire/control';
 import { FrameReader } from '../wire/framing';
 import { FrameWriter, type FrameTiming, type OutgoingFrame } from './outbound';
+import { RateEstimator, type RateEstimate } from './rate';
 
-export type { FrameTiming, OutgoingFrame };
+export type { FrameTiming, OutgoingFrame, RateEstimate };
+
+/** When a received frame's first and last bytes were read, by this process's monotonic clock. */
+export interface FrameReceipt {
+  firstByteAt: number;
+  lastByteAt: number;
+}
 
 export interface ConnectionOptions {
   /** tls: the socket finished its handshake. plain: an accepted socket's first bytes are checked for
@@ -55,7 +62,7 @@ export interface ConnectionEnd {
 
 export interface ConnectionEvents {
   /** A complete frame payload (inbound frames), received at `receivedAt` (wall clock). */
-  frame: [payload: Buffer, receivedAt: number];
+  frame: [payload: Buffer, receivedAt: number, receipt: FrameReceipt];
   /** A control message other than ACK (those are handled here). */
   control: [kind: string, text: string];
   /** The peer could take a frame now. */
@@ -71,6 +78,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   readonly remote: string;
   private readonly reader: FrameReader;
   private readonly writer: FrameWriter;
+  private readonly rate = new RateEstimator();
+  /** performance.now() when the first byte of the payload being read arrived. */
+  private payloadStartedAt = 0;
   private readonly idleTimeoutMs: number;
   private idleTimer: NodeJS.Timeout | undefined;
   private endError: CvchatError | undefined;
@@ -92,7 +102,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       socket,
       {
         ready: () => this.emit('ready'),
-        acked: (timing) => this.emit('acked', timing),
+        sent: (timing) => this.rate.onSent(timing.bytes, timing.sentAt),
+        acked: (timing) => {
+          this.rate.onAcked(timing);
+          this.emit('acked', timing);
+        },
         stalled: () => this.fail(new CvchatError(
           options.inbound === 'acks' ? 'CVCHAT_VIEWER_STALLED' : 'CVCHAT_PEER_STALLED',
           `it took no frame for ${(options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) / 1000} s`,
@@ -129,6 +143,14 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.writer.dropped;
   }
 
+  /**
+   * How fast the path to the peer takes frames, from the arrival times its ACKs report; null until
+   * an ACK has reported one (a peer that does not ack, or an older cvchat, never does).
+   */
+  get rateEstimate(): RateEstimate | null {
+    return this.rate.estimate;
+  }
+
   /** Bytes waiting in this process to be written (newest-frame-wins keeps it near one frame). */
   get backlogBytes(): number {
     return this.socket.writableLength;
@@ -143,9 +165,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.stateValue === 'open' && this.socket.writable) this.socket.write(controlMessage(kind, text));
   }
 
-  /** Tells the peer frame `seq` (and every older one) is done with: its flow control moves on. */
-  ack(seq: number): void {
-    this.sendControl('ACK', String(seq));
+  /**
+   * Tells the peer frame `seq` (and every older one) is done with: its flow control moves on. With
+   * the frame's receipt, the ACK also says when it arrived, for the peer's rate estimate.
+   */
+  ack(seq: number, receipt?: FrameReceipt): void {
+    const arrival = receipt && { ...receipt, holdMs: Math.max(0, performance.now() - receipt.lastByteAt) };
+    this.sendControl('ACK', ackText(seq, arrival));
   }
 
   /**
@@ -187,6 +213,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       return;
     }
     this.bytesReceived += chunk.length;
+    // A payload whose first byte came in an earlier chunk started then; any other started in this one.
+    const now = performance.now();
+    const firstStartedAt = this.reader.inPayload ? this.payloadStartedAt : now;
     let payloads: Buffer[];
     try {
       payloads = this.reader.push(chunk);
@@ -194,21 +223,22 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       this.fail(error as CvchatError);
       return;
     }
+    this.payloadStartedAt = payloads.length === 0 ? firstStartedAt : now;
     if (payloads.length === 0) return;
     if (this.options.inbound === 'frames') this.armIdleTimer();
     const receivedAt = wallClock();
-    for (const payload of payloads) {
+    for (const [index, payload] of payloads.entries()) {
       if (this.stateValue !== 'open') return;
       const control = parseControl(payload);
-      const seq = control?.kind === 'ACK' ? parseAck(control.text) : null;
-      if (seq !== null) {
-        this.writer.ack(seq);
+      const ack = control?.kind === 'ACK' ? parseAck(control.text) : null;
+      if (ack !== null) {
+        this.writer.ack(ack.seq, ack.arrival);
       } else if (this.options.inbound === 'acks') {
         this.fail(new CvchatError('CVCHAT_BAD_VIEWER_DATA', 'a viewer sent something other than ACKs'));
       } else if (control) {
         if (control.kind !== 'ACK') this.emit('control', control.kind, control.text);
       } else {
-        this.emit('frame', payload, receivedAt);
+        this.emit('frame', payload, receivedAt, { firstByteAt: index === 0 ? firstStartedAt : now, lastByteAt: now });
       }
     }
   }

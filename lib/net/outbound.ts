@@ -13,6 +13,7 @@
 // Each frame's send, write and ack times are kept while it is in flight and reported when it is
 // acknowledged: what a rate estimate needs.
 import { DEFAULT_STALL_TIMEOUT_MS, MAX_TRACKED_FRAMES, MAX_UNACKED } from '../base/limits';
+import type { FrameArrival } from '../wire/control';
 
 export interface OutgoingFrame {
   /** What goes on the wire, in order (see wire/meta wireParts). Shared by all peers, never copied. */
@@ -31,6 +32,8 @@ export interface FrameTiming {
   writtenAt: number | undefined;
   /** When the peer's ACK arrived; undefined until then. */
   ackedAt: number | undefined;
+  /** When the frame reached the peer, by the peer's clock, if its ACK said. */
+  arrival?: FrameArrival;
 }
 
 /** The socket side, as much of it as the writer uses (a net.Socket or tls.TLSSocket). */
@@ -47,7 +50,9 @@ export interface FrameWriterEvents {
   ready(): void;
   /** A frame has waited for the peer for the whole stall timeout: the caller cuts it off. */
   stalled(): void;
-  /** The peer acknowledged a frame: its timing, ackedAt filled in. */
+  /** A frame was handed to the socket. */
+  sent?(timing: FrameTiming): void;
+  /** The peer acknowledged a frame: its timing, ackedAt (and arrival, if the peer said) filled in. */
   acked(timing: FrameTiming): void;
 }
 
@@ -107,7 +112,7 @@ export class FrameWriter {
   }
 
   /** The peer has decoded frame `seq`, and so is done with every older one. */
-  ack(seq: number): void {
+  ack(seq: number, arrival?: FrameArrival): void {
     this.acking = true;
     const now = performance.now();
     this.lastProgress = now;
@@ -118,6 +123,7 @@ export class FrameWriter {
     for (const timing of acked) {
       if (timing.seq !== seq) continue; // dropped unseen at the receiver: no ack of its own
       timing.ackedAt = now;
+      timing.arrival = arrival;
       this.events.acked(timing);
     }
     this.sendWaiting();
@@ -149,6 +155,7 @@ export class FrameWriter {
     const timing: FrameTiming = { seq: frame.seq, bytes, sentAt: now, writtenAt: undefined, ackedAt: undefined };
     this.inFlight.push(timing);
     if (this.inFlight.length > MAX_TRACKED_FRAMES) this.inFlight.shift(); // a peer that stopped acking: bounded
+    this.events.sent?.(timing);
     // One writev per frame: the parts as they are, no concatenation.
     this.socket.cork();
     const last = frame.parts.length - 1;
