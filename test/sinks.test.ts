@@ -9,9 +9,13 @@ import type { VideoFrame } from '../lib/media/backend';
 import { getBackend } from '../lib/media/backends';
 import { framePixels } from '../lib/media/video';
 import { RedialPolicy } from '../lib/net/redial';
+import { fullPoint } from '../lib/session/adapt';
 import { FanOut, type EncodedFrame, type FrameSink } from '../lib/session/sinks';
 
-const encoded = (seq: number): EncodedFrame => ({ wire: 'jpeg', payload: [Buffer.from([0xff, 0xd8])], bytes: 2, seq, captureTime: 0, width: 1, height: 1 });
+const encoded = (seq: number): EncodedFrame => ({
+  wire: 'jpeg', payload: [Buffer.from([0xff, 0xd8])], bytes: 2, seq, captureTime: 0, width: 1, height: 1,
+  point: fullPoint({ width: 1, height: 1 }, 80), fullWidth: 1, fullHeight: 1,
+});
 
 describe('fan-out of frames to sinks', () => {
   it('gives every sink the same encoded frame, and each pixel sink a handle of its own', () => {

@@ -27,6 +27,7 @@ const SOURCE: ParseArgsConfig['options'] = {
   size: { type: 'string' },
   fps: { type: 'string' },
   quality: { type: 'string' },
+  'no-adapt': { type: 'boolean' },
   loop: { type: 'boolean' },
   label: { type: 'string' },
 };
@@ -69,6 +70,7 @@ export function sourceOptions(values: Values) {
     height: size?.height,
     fps: decimal(values, 'fps'),
     quality: integer(values, 'quality'),
+    adapt: values['no-adapt'] === true ? false : undefined,
     loop: values.loop === true ? true : undefined,
     label: values.label as string | undefined,
   };

@@ -27,7 +27,10 @@ const SOURCE = `  --source SRC           camera index, video file, URL, GStreame
                          (default 0, falling back to "test" when no camera opens)
   --size WxH             ask the camera for this size (test source: its size; default 640x480)
   --fps N                frames per second (default: the source's own; test ${DEFAULT_TEST_FPS}; 0: as fast as it gives)
-  --quality Q            JPEG quality 1-100 (default ${DEFAULT_QUALITY})
+  --quality Q            JPEG quality 1-100 (default ${DEFAULT_QUALITY}); on a slow link each cvchat peer
+                         gets a lower quality, then a smaller picture, to keep up to the frame rate
+  --no-adapt             every peer gets every frame at the full size and --quality (fewer frames
+                         reach a slow link instead)
   --loop                 start a video file again at its end
   --label TEXT           test source: text on the picture; its bar colour follows from it`;
 

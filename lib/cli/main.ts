@@ -103,7 +103,7 @@ async function runSender(values: Values): Promise<number> {
   if (s.keyGenerated && s.security.mode === 'tls') {
     announceKey(s.security.key, `npm start receiver -- --connect ${host === undefined || host === '0.0.0.0' ? 'THIS_MACHINE' : host}:${s.port}`);
   }
-  return supervise({ stop: () => s.stop(), done: s.run() }, [{ stats: s.stats, extra: () => ({ dropped: s.dropped, viewers: s.viewerCount }) }], values, display);
+  return supervise({ stop: () => s.stop(), done: s.run() }, [{ stats: s.stats, extra: () => ({ dropped: s.dropped, viewers: s.viewerCount, sending: s.viewerStates() }) }], values, display);
 }
 
 async function runReceiver(values: Values): Promise<number> {
@@ -130,7 +130,7 @@ async function runReceiver(values: Values): Promise<number> {
   });
   warnInsecure(values);
   const r = receiver;
-  return supervise({ stop: () => r.stop(), done: r.run() }, [{ stats: r.stats }], values, display);
+  return supervise({ stop: () => r.stop(), done: r.run() }, [{ stats: r.stats, extra: () => ({ receiving: r.receiving ?? null }) }], values, display);
 }
 
 async function runChat(values: Values): Promise<number> {
@@ -170,7 +170,7 @@ async function runChat(values: Values): Promise<number> {
   warnInsecure(values);
   await c.start();
   return supervise({ stop: () => c.stop(), done: c.run() }, [
-    { stats: c.sent, extra: () => ({ dropped: c.dropped }) },
+    { stats: c.sent, extra: () => ({ dropped: c.dropped, sending: c.sending }) },
     { stats: c.received, extra: () => ({ rttMs: c.rttMs === null ? null : Math.round(c.rttMs * 100) / 100 }) },
   ], values, display);
 }

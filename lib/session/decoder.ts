@@ -7,7 +7,7 @@ import type { CvchatError } from '../base/errors';
 import { MAX_DECODES } from '../base/limits';
 import { notice } from '../base/log';
 import type { VideoBackend, VideoFrame } from '../media/backend';
-import type { Connection } from '../net/connection';
+import type { Connection, FrameReceipt } from '../net/connection';
 import { readFrameMeta, type FrameMeta, type Wire } from '../wire/meta';
 import { unpickleImage } from '../wire/pickle';
 import type { StreamStats } from './stats';
@@ -18,6 +18,8 @@ export interface DecodedFrame {
   /** Capture to decoded, when the sender stamped the frame. */
   latencyMs: number | undefined;
   receivedAt: number;
+  /** The payload as it arrived (the JPEG, with cvchat's metadata), for tools that keep it. */
+  payload: Buffer;
 }
 
 export interface FrameDecoderOptions {
@@ -30,14 +32,20 @@ export interface FrameDecoderEvents {
   /** A decoded frame, oldest first; the handler owns it from then on (must release it). */
   frame(decoded: DecodedFrame): void;
   /** Frame `seq` was decoded: acknowledge it (only frames that carried cvchat's metadata). */
-  ack(seq: number): void;
+  ack(seq: number, receipt: FrameReceipt | undefined): void;
   /** A payload that is not a picture we can show; the decoder has stopped. */
   error(error: CvchatError): void;
 }
 
-interface Decoded {
+interface Arrived {
   payload: Buffer;
   receivedAt: number;
+  receipt: FrameReceipt | undefined;
+  /** Counts payloads, so results are delivered in the order they arrived. */
+  order: number;
+}
+
+interface Decoded extends Arrived {
   frame: VideoFrame;
 }
 
@@ -47,7 +55,7 @@ interface Decoded {
  * decode's work thrown away.
  */
 export class FrameDecoder {
-  private waiting: { payload: Buffer; receivedAt: number; order: number } | null = null;
+  private waiting: Arrived | null = null;
   private decoding = 0;
   private arrived = 0;
   /** Orders of the decodes in flight, oldest first, and results waiting for an older one. */
@@ -68,10 +76,10 @@ export class FrameDecoder {
    * Decoding starts once the current chunk's payloads have all been pushed (a microtask later), so
    * of several frames that arrive together only the newest is decoded.
    */
-  push(payload: Buffer, receivedAt: number): void {
+  push(payload: Buffer, receivedAt: number, receipt?: FrameReceipt): void {
     if (this.closed) return;
     if (this.waiting) this.stats.addDropped();
-    this.waiting = { payload, receivedAt, order: ++this.arrived };
+    this.waiting = { payload, receivedAt, receipt, order: ++this.arrived };
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
     queueMicrotask(() => {
@@ -90,7 +98,8 @@ export class FrameDecoder {
 
   private pump(): void {
     while (this.decoding < MAX_DECODES && this.waiting && !this.closed) {
-      const { payload, receivedAt, order } = this.waiting;
+      const arrived = this.waiting;
+      const { payload, order } = arrived;
       this.waiting = null;
       this.decoding++;
       this.inFlight.push(order);
@@ -101,7 +110,7 @@ export class FrameDecoder {
             frame.release();
             return;
           }
-          this.finished.set(order, { payload, receivedAt, frame });
+          this.finished.set(order, { ...arrived, frame });
           this.deliverInOrder();
           this.pump();
         },
@@ -118,18 +127,24 @@ export class FrameDecoder {
   private deliverInOrder(): void {
     while (!this.closed && this.inFlight.length > 0 && this.finished.has(this.inFlight[0])) {
       const order = this.inFlight.shift() as number;
-      const { payload, receivedAt, frame } = this.finished.get(order) as Decoded;
+      const { payload, receivedAt, receipt, frame } = this.finished.get(order) as Decoded;
       this.finished.delete(order);
       const meta = readFrameMeta(payload);
       const latencyMs = meta && meta.captureTime > 0 ? wallClock() - meta.captureTime : undefined;
       this.stats.addFrame(payload.length, latencyMs);
-      if (meta) this.events.ack(meta.seq);
-      this.events.frame({ frame, meta, latencyMs, receivedAt });
+      if (meta) this.events.ack(meta.seq, receipt);
+      this.events.frame({ frame, meta, latencyMs, receivedAt, payload });
     }
   }
 
   private async decode(payload: Buffer): Promise<VideoFrame> {
-    if (this.options.wire !== 'pickle') return this.backend.decode(payload, this.options.maxPixels);
+    if (this.options.wire !== 'pickle') {
+      // A frame sent smaller to fit a slow link is shown at the stream's full size, scaled on the
+      // decoding thread, so the window keeps its size whatever the link does.
+      const point = readFrameMeta(payload)?.point;
+      const full = point && point.fullWidth * point.fullHeight <= this.options.maxPixels ? { width: point.fullWidth, height: point.fullHeight } : undefined;
+      return this.backend.decode(payload, this.options.maxPixels, full);
+    }
     // A pickle is parsed, never run, and its pixels copied into a frame (a memcpy, so on this thread).
     const image = unpickleImage(payload, { maxPixels: this.options.maxPixels });
     return this.backend.fromPixels(image.pixels, image.width, image.height, image.channels);
@@ -151,10 +166,10 @@ export function decodeFrom(
 ): FrameDecoder {
   const decoder = new FrameDecoder(backend, options, stats, {
     frame: onFrame,
-    ack: (seq) => connection.ack(seq),
+    ack: (seq, receipt) => connection.ack(seq, receipt),
     error: (error) => connection.destroy(error),
   });
-  connection.on('frame', (payload, receivedAt) => decoder.push(payload, receivedAt));
+  connection.on('frame', (payload, receivedAt, receipt) => decoder.push(payload, receivedAt, receipt));
   connection.once('close', ({ error }) => {
     decoder.close();
     const line = error ? describeEnd(error) : null;

@@ -2,6 +2,8 @@
 // own camera (i toggles it): what the lines say is decided here, drawing is media/overlay's.
 import type { VideoBackend, VideoFrame } from '../media/backend';
 import { drawHudLines, drawInset } from '../media/overlay';
+import type { PointMeta } from '../wire/meta';
+import type { SendingStatus } from './sinks';
 import type { StreamStats } from './stats';
 
 export class Hud {
@@ -25,19 +27,36 @@ export class Hud {
 }
 
 const ms = (value: number | null) => (value === null ? '-' : `${value.toFixed(0)} ms`);
+const mbits = (bps: number) => `${(bps / 1e6).toFixed(bps < 1e7 ? 1 : 0)} Mbit/s`;
 
-/** The receiver's line: what arrives, how late, how much was skipped. */
-export function receiverHudLines(stats: StreamStats): string[] {
-  const { fps, p50 } = stats.recent;
-  return [`${fps.toFixed(1)} fps  latency ${ms(p50)}  dropped ${stats.dropped}  (h: hide)`];
+/** An adapted frame: its size and quality against the stream's, and the sender's estimate of the link. */
+function pointLine(point: PointMeta | undefined): string {
+  if (!point) return 'full size and quality';
+  const size = point.width === point.fullWidth && point.height === point.fullHeight ? `${point.width}x${point.height}` : `${point.width}x${point.height} of ${point.fullWidth}x${point.fullHeight}`;
+  return `${size} q${point.quality}  link ~${mbits(point.estimateBps)}`;
 }
 
-/** The chat's lines: both directions, the round trip, and what was skipped either way. */
-export function chatHudLines(received: StreamStats, sent: StreamStats | undefined, rttMs: number | null, droppedSending: number): string[] {
+/** The receiver's lines: what arrives, how late, how much was skipped, and how the sender adapts it. */
+export function receiverHudLines(stats: StreamStats, point?: PointMeta): string[] {
+  const { fps, p50 } = stats.recent;
+  return [`${fps.toFixed(1)} fps  latency ${ms(p50)}  dropped ${stats.dropped}  (h: hide)`, pointLine(point)];
+}
+
+/** What we send the partner: size and quality, and our estimate of the link. */
+function sendingLine(status: SendingStatus | undefined): string {
+  if (!status || status.width === 0) return 'out: -';
+  const estimate = status.estimateBps === null ? 'full quality (no estimate)' : `link ~${mbits(status.estimateBps)}`;
+  return `out ${status.width}x${status.height} q${status.quality}  ${estimate}`;
+}
+
+/** The chat's lines: both directions, the round trip, what was skipped either way, and how each direction adapts. */
+export function chatHudLines(received: StreamStats, sent: StreamStats | undefined, rttMs: number | null, droppedSending: number, sending?: SendingStatus, receiving?: PointMeta): string[] {
   const got = received.recent;
   return [
     `in ${got.fps.toFixed(1)} fps ${got.p50 === null ? '' : ms(got.p50)}  out ${sent ? sent.recent.fps.toFixed(1) : '-'} fps`,
     `rtt ${ms(rttMs)}  dropped ${received.dropped + droppedSending}  (h hud, i inset)`,
+    `in ${pointLine(receiving)}`,
+    sendingLine(sending),
   ];
 }
 

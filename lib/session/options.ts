@@ -78,16 +78,25 @@ export function checkReceiveLimits(options: ReceiveLimitOptions): ReceiveLimits 
 }
 
 export interface SendOptions extends SourceOptions {
-  /** JPEG quality 1-100. */
+  /** JPEG quality 1-100: the highest sent (the ceiling of the adaptation). */
   quality?: number;
+  /**
+   * Adapt each peer's stream to its link (default true): a cvchat peer on a slow link gets frames
+   * of lower quality or size instead of fewer frames. false: every peer gets every frame at the
+   * source's size and `quality`.
+   */
+  adapt?: boolean;
 }
 
-/** Sender and chat: the source (checked now, opened later) and the JPEG quality. */
-export function checkSendOptions(options: SendOptions): { quality: number } {
+/** Sender and chat: the source (checked now, opened later), the JPEG quality and the adaptation. */
+export function checkSendOptions(options: SendOptions): { quality: number; adapt: boolean } {
   if (options.fps !== undefined) checkNumber('fps', options.fps, 0, MAX_FPS);
   if (options.loop !== undefined) checkBoolean('loop', options.loop);
   captureSpec({ ...options, source: options.source ?? 0 }); // fail fast on a bad source or size
-  return { quality: checkInteger('quality', options.quality ?? DEFAULT_QUALITY, 1, 100) };
+  return {
+    quality: checkInteger('quality', options.quality ?? DEFAULT_QUALITY, 1, 100),
+    adapt: options.adapt === undefined ? true : checkBoolean('adapt', options.adapt),
+  };
 }
 
 /** Stop after this many frames. */

@@ -1,10 +1,12 @@
-// Capture -> encode -> every sink, once per frame whatever the number of sinks. The next read is
-// already in flight while the current frame encodes (they run on different pool threads), and at
-// most one encode is outstanding, so nothing queues up behind a slow encoder.
+// Capture -> encode -> every sink, once per frame and operating point whatever the number of sinks:
+// sinks at one point (all of them, unless some adapt to a slower link) share one encode. The next
+// read is already in flight while the current frame encodes (they run on different pool threads),
+// and at most one frame's encodes are outstanding, so nothing queues up behind a slow encoder.
 import { wallClock } from '../base/clock';
 import type { CaptureSource, VideoBackend, VideoFrame } from '../media/backend';
 import type { Wire } from '../wire/meta';
 import { pickleImage } from '../wire/pickle';
+import { fullPoint, type FrameSizeModel, type OperatingPoint } from './adapt';
 import type { EncodedFrame, FanOut } from './sinks';
 import { StreamStats } from './stats';
 
@@ -18,7 +20,12 @@ export interface PipelineOptions {
   maxFrames?: number;
   /** Unpaced and not live (a file, memory): read only when a sink can take a frame, not to drop it. */
   onDemand?: boolean;
+  /** Learns each encode's bytes, for the sinks that adapt (see adapt.ts). */
+  sizeModel?: FrameSizeModel;
 }
+
+/** The frame interval adapting sinks budget for when the source is unpaced. */
+const NOMINAL_INTERVAL_MS = 1000 / 30;
 
 export type PipelineEnd = 'ended' | 'stopped' | 'limit';
 
@@ -101,15 +108,35 @@ export class CapturePipeline {
 
   private async encode(frame: VideoFrame, captureTime: number): Promise<void> {
     try {
+      const seq = this.seq++ >>> 0;
       const wire = this.options.wire ?? 'jpeg';
-      const payload =
-        wire === 'jpeg'
-          ? [await this.backend.encodeJpeg(frame, this.options.quality)]
-          : pickleImage(this.backend.toPixels(frame), frame.height, frame.width, frame.channels as 1 | 3 | 4);
-      const bytes = payload.reduce((n, part) => n + part.length, 0);
-      const encoded: EncodedFrame = { wire, payload, bytes, seq: this.seq++ >>> 0, captureTime, width: frame.width, height: frame.height };
-      this.stats.addFrame(bytes, wallClock() - captureTime);
-      this.sinks.deliver(encoded);
+      const size = { width: frame.width, height: frame.height };
+      const full = fullPoint(size, this.options.quality);
+      const made = (point: OperatingPoint, payload: Buffer[]): EncodedFrame => ({
+        wire, payload, bytes: payload.reduce((n, part) => n + part.length, 0), seq, captureTime,
+        width: point.width, height: point.height, point, fullWidth: size.width, fullHeight: size.height,
+      });
+      if (wire === 'pickle') {
+        // Python peers: the frame's pixels as they are, to every sink.
+        const encoded = made(full, pickleImage(this.backend.toPixels(frame), frame.height, frame.width, frame.channels as 1 | 3 | 4));
+        this.stats.addFrame(encoded.bytes, wallClock() - captureTime);
+        this.sinks.deliver(encoded);
+        return;
+      }
+      const intervalMs = this.options.fps > 0 ? 1000 / this.options.fps : NOMINAL_INTERVAL_MS;
+      const plan = this.sinks.plan({ size, intervalMs, now: performance.now() }, full);
+      // With no sink to send to, the frame is still encoded at the full point: --stats and the
+      // frame counts say what the source and encoder do even before a viewer joins.
+      if (plan.length === 0) plan.push({ point: full, sinks: [] });
+      let largest = 0;
+      await Promise.all(plan.map(async ({ point, sinks }) => {
+        const jpeg = await this.backend.encodeJpeg(frame, point.quality, point === full || point.key === full.key ? undefined : point);
+        this.options.sizeModel?.observe(point, size, jpeg.length);
+        largest = Math.max(largest, jpeg.length);
+        const encoded = made(point, [jpeg]);
+        for (const sink of sinks) sink.deliver?.(encoded);
+      }));
+      this.stats.addFrame(largest, wallClock() - captureTime);
     } finally {
       this.sinks.deliverPixels(frame, captureTime);
     }

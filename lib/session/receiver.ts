@@ -13,6 +13,7 @@ import { decodeFrom, type DecodedFrame } from './decoder';
 import { Hud, receiverHudLines } from './hud';
 import { backendFor, checkFrameLimit, checkReceiveLimits, requiredSecurity, type ReceiveLimitOptions, type ReceiveLimits, type SessionOptions } from './options';
 import { StreamStats } from './stats';
+import type { PointMeta } from '../wire/meta';
 
 export { FRAMELESS_SESSIONS_BEFORE_BACKOFF } from '../base/limits';
 
@@ -43,6 +44,8 @@ export class Receiver {
   private fatal: ((error: Error) => void) | undefined;
   /** Frames decoded in the current session. */
   private sessionFrames = 0;
+  /** How the newest frame was adapted by the sender, if it was. */
+  receiving: PointMeta | undefined;
 
   constructor(private readonly options: ReceiverOptions = {}) {
     const address = options.connect ?? { host: '127.0.0.1', port: DEFAULT_PORT };
@@ -51,7 +54,7 @@ export class Receiver {
     this.frames = checkFrameLimit(options.frames);
     this.backend = backendFor(options.backend);
     this.security = requiredSecurity(options, 'pass --key (or set CVCHAT_KEY) with the key the sender printed, or --insecure for a sender on the plain wire');
-    this.hud = new Hud(this.backend, () => receiverHudLines(this.stats));
+    this.hud = new Hud(this.backend, () => receiverHudLines(this.stats, this.receiving));
   }
 
   /** Connects (and reconnects) until the frame limit, stop(), or a refusal. */
@@ -149,6 +152,7 @@ export class Receiver {
   }
 
   private onFrame(decoded: DecodedFrame): void {
+    this.receiving = decoded.meta?.point;
     this.options.onFrame?.(decoded);
     if (this.options.display && !this.stopping) this.options.display.show(RECEIVER_WINDOW, decoded.frame);
     else decoded.frame.release();

@@ -15,8 +15,9 @@ import { listen, listeningPort } from '../net/listen';
 import { createListener, type Security } from '../net/tls';
 import { controlMessage } from '../wire/control';
 import { backendFor, checkFrameLimit, checkSendOptions, checkTimeout, offeredSecurity, type SendOptions, type SessionOptions } from './options';
+import { FrameSizeModel } from './adapt';
 import { CapturePipeline } from './pipeline';
-import { ConnectionSink, FanOut, type FrameSink } from './sinks';
+import { ConnectionSink, FanOut, type Adaptation, type FrameSink, type SendingStatus } from './sinks';
 
 export const SENDER_WINDOW = 'TRANSMITTING VIDEO';
 
@@ -54,6 +55,8 @@ export class Sender {
   readonly host: string;
   private readonly requestedPort: number;
   private readonly quality: number;
+  /** How viewers' streams adapt to their links; undefined with adapt: false. */
+  private readonly adaptation: Adaptation | undefined;
   private readonly maxViewers: number;
   private readonly frames: number | undefined;
   private readonly stallTimeoutMs: number | undefined;
@@ -75,7 +78,9 @@ export class Sender {
     this.maxViewers = checkInteger('maxViewers', options.maxViewers ?? DEFAULT_MAX_VIEWERS, 1, MAX_VIEWERS);
     this.frames = checkFrameLimit(options.frames);
     this.stallTimeoutMs = checkTimeout('stallTimeoutMs', options.stallTimeoutMs);
-    ({ quality: this.quality } = checkSendOptions(options));
+    const { quality, adapt } = checkSendOptions(options);
+    this.quality = quality;
+    this.adaptation = adapt ? { model: new FrameSizeModel(), quality } : undefined;
     this.backend = backendFor(options.backend);
     ({ security: this.security, keyGenerated: this.keyGenerated } = offeredSecurity(options));
     this.sinks = new FanOut(this.backend);
@@ -106,6 +111,11 @@ export class Sender {
     let total = this.droppedByViewersThatLeft;
     for (const viewer of this.viewers) total += viewer.connection.dropped;
     return total;
+  }
+
+  /** Per viewer: its rate estimate and the size and quality it is sent. */
+  viewerStates(): SendingStatus[] {
+    return [...this.viewers].map((viewer) => viewer.status);
   }
 
   /** Bytes waiting in the process for the most backed-up viewer (newest-frame-wins keeps it near one frame). */
@@ -143,7 +153,7 @@ export class Sender {
     this.pipeline = new CapturePipeline(
       this.backend,
       this.capture,
-      { fps: opened.fps, quality: this.quality, wire: this.options.wire, maxFrames: this.frames, onDemand: opened.fps === 0 && !opened.live },
+      { fps: opened.fps, quality: this.quality, wire: this.options.wire, maxFrames: this.frames, onDemand: opened.fps === 0 && !opened.live, sizeModel: this.adaptation?.model },
       this.sinks,
     );
     display?.setNotice(SENDER_WINDOW, null);
@@ -179,7 +189,7 @@ export class Sender {
       connection.close(controlMessage('BUSY', `the sender already has its maximum of ${this.maxViewers} viewers`), BUSY_GRACE_MS);
       return;
     }
-    const viewer = new ConnectionSink(connection);
+    const viewer = new ConnectionSink(connection, { adapt: this.adaptation });
     this.viewers.add(viewer);
     this.sinks.add(viewer);
     connection.on('ready', () => this.sinks.wake());

@@ -5,6 +5,7 @@
 import type { VideoBackend, VideoFrame } from '../media/backend';
 import type { Connection } from '../net/connection';
 import { wireParts, type FrameMeta, type Wire } from '../wire/meta';
+import { PointChooser, type FrameOffer, type FrameSizeModel, type OperatingPoint } from './adapt';
 
 /** A captured frame after encoding: what every encoded-frame sink receives, shared, never copied. */
 export interface EncodedFrame {
@@ -17,6 +18,11 @@ export interface EncodedFrame {
   captureTime: number;
   width: number;
   height: number;
+  /** The point it was encoded at; smaller than the source's size at an adapted point. */
+  point: OperatingPoint;
+  /** The source's size. */
+  fullWidth: number;
+  fullHeight: number;
 }
 
 export interface FrameSink {
@@ -26,6 +32,11 @@ export interface FrameSink {
    * window) say false: they show what is sent, they do not ask for frames.
    */
   readonly wantsFrame: boolean;
+  /**
+   * For a frame about to be encoded: the point this sink wants it at, or null to skip it. A sink
+   * without this method gets every frame at `full` (the source's size at the user's quality).
+   */
+  pointFor?(offer: FrameOffer, full: OperatingPoint): OperatingPoint | null;
   /** An encoded frame; the sink must not change its buffers. */
   deliver?(frame: EncodedFrame): void;
   /**
@@ -53,6 +64,23 @@ export class FanOut {
 
   deliver(frame: EncodedFrame): void {
     for (const sink of this.sinks) sink.deliver?.(frame);
+  }
+
+  /**
+   * Which points this frame is to be encoded at, and for which sinks: one encode per point in use,
+   * however many sinks share it.
+   */
+  plan(offer: FrameOffer, full: OperatingPoint): Array<{ point: OperatingPoint; sinks: FrameSink[] }> {
+    const byPoint = new Map<string, { point: OperatingPoint; sinks: FrameSink[] }>();
+    for (const sink of this.sinks) {
+      if (!sink.deliver) continue;
+      const point = sink.pointFor ? sink.pointFor(offer, full) : full;
+      if (!point) continue;
+      const group = byPoint.get(point.key);
+      if (group) group.sinks.push(sink);
+      else byPoint.set(point.key, { point, sinks: [sink] });
+    }
+    return [...byPoint.values()];
   }
 
   /**
@@ -103,23 +131,77 @@ function plainParts(frame: EncodedFrame): Buffer[] {
   return parts;
 }
 
+/** What a connection sink adapts with: the pipeline's frame size model and the user's quality (the ceiling). */
+export interface Adaptation {
+  model: FrameSizeModel;
+  quality: number;
+}
+
+/** What a connection is being sent, for the HUD and --stats. */
+export interface SendingStatus {
+  remote: string;
+  /** The rate estimate, bits per second; null while the peer has not reported arrival times. */
+  estimateBps: number | null;
+  rttMs: number | null;
+  queueMs: number | null;
+  width: number;
+  height: number;
+  quality: number;
+}
+
 /**
  * A connection as a sink: each encoded frame goes out with cvchat's metadata, newest frame winning.
- * A viewer of the sender gets the parts every viewer shares; a chat partner's metadata also echoes
- * timestamps back (`meta`), so its parts are its own.
+ * A viewer of the sender gets the parts every viewer at its point shares; a chat partner's
+ * metadata also echoes timestamps back (`meta`), so its parts are its own. With `adapt`, a peer
+ * that reports arrival times in its ACKs gets frames at the point its rate estimate allows; any
+ * other peer (a Python viewer, an older cvchat) gets every frame at the full point, as before.
  */
 export class ConnectionSink implements FrameSink {
+  private readonly chooser: PointChooser | undefined;
+  private lastPoint: OperatingPoint | null = null;
+
   constructor(
     readonly connection: Connection,
-    private readonly meta?: (frame: EncodedFrame) => FrameMeta,
-  ) {}
+    private readonly options: { adapt?: Adaptation; meta?: (frame: EncodedFrame) => FrameMeta } = {},
+  ) {
+    this.chooser = options.adapt && new PointChooser(options.adapt.quality, options.adapt.model);
+  }
 
   get wantsFrame(): boolean {
     return this.connection.wantsFrame;
   }
 
+  pointFor(offer: FrameOffer, full: OperatingPoint): OperatingPoint | null {
+    const estimate = this.chooser ? this.connection.rateEstimate : null;
+    return estimate ? this.chooser!.choose(offer, estimate) : full;
+  }
+
   deliver(frame: EncodedFrame): void {
-    const parts = this.meta ? wireParts(frame.wire, frame.payload, this.meta(frame)) : plainParts(frame);
+    this.lastPoint = frame.point;
+    const estimate = this.chooser ? this.connection.rateEstimate : null;
+    let parts: Buffer[];
+    if (!estimate && !this.options.meta) {
+      parts = plainParts(frame);
+    } else {
+      const meta = this.options.meta ? this.options.meta(frame) : { seq: frame.seq, captureTime: frame.captureTime, echoTime: 0, echoHoldMs: 0 };
+      if (estimate) meta.point = { width: frame.width, height: frame.height, fullWidth: frame.fullWidth, fullHeight: frame.fullHeight, quality: frame.point.quality, estimateBps: estimate.bps };
+      parts = wireParts(frame.wire, frame.payload, meta);
+    }
+    this.chooser?.spent(frame.bytes);
     this.connection.send({ parts, seq: frame.seq });
+  }
+
+  get status(): SendingStatus {
+    const estimate = this.connection.rateEstimate;
+    const point = this.lastPoint;
+    return {
+      remote: this.connection.remote,
+      estimateBps: estimate ? Math.round(estimate.bps) : null,
+      rttMs: estimate?.rttMs === null || !estimate ? null : Math.round(estimate.rttMs * 10) / 10,
+      queueMs: estimate ? Math.round(estimate.queueMs * 10) / 10 : null,
+      width: point?.width ?? 0,
+      height: point?.height ?? 0,
+      quality: point?.quality ?? 0,
+    };
   }
 }

@@ -7,7 +7,7 @@ import type { Connection } from '../../net/connection';
 import { controlMessage } from '../../wire/control';
 import type { FrameMeta, Wire } from '../../wire/meta';
 import { decodeFrom, type DecodedFrame } from '../decoder';
-import { ConnectionSink, type EncodedFrame } from '../sinks';
+import { ConnectionSink, type Adaptation, type EncodedFrame } from '../sinks';
 import type { StreamStats } from '../stats';
 
 export interface CallEvents {
@@ -30,11 +30,11 @@ export class Call {
   constructor(
     readonly connection: Connection,
     backend: VideoBackend,
-    options: { maxPixels: number; wire?: Wire },
+    options: { maxPixels: number; wire?: Wire; adapt?: Adaptation },
     received: StreamStats,
     private readonly events: CallEvents,
   ) {
-    this.sink = new ConnectionSink(connection, (frame) => this.metaFor(frame));
+    this.sink = new ConnectionSink(connection, { adapt: options.adapt, meta: (frame) => this.metaFor(frame) });
     // A stalled partner is reported as a lost connection (the chat says so); other reasons as bad data.
     decodeFrom(connection, backend, options, received, (decoded) => this.onFrame(decoded), (error) =>
       error.code === 'CVCHAT_PEER_STALLED' ? null : `chat: bad data from the partner [${error.code}]: ${error.message}`);

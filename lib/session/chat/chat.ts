@@ -9,6 +9,7 @@ import type { CaptureSource, VideoBackend, VideoFrame } from '../../media/backen
 import { openSource } from '../../media/source';
 import type { Connection } from '../../net/connection';
 import type { Security } from '../../net/tls';
+import { FrameSizeModel } from '../adapt';
 import type { DecodedFrame } from '../decoder';
 import { chatHudLines, Hud, Inset } from '../hud';
 import {
@@ -23,7 +24,8 @@ import {
   type SessionOptions,
 } from '../options';
 import { CapturePipeline } from '../pipeline';
-import { FanOut, type FrameSink } from '../sinks';
+import { FanOut, type Adaptation, type FrameSink, type SendingStatus } from '../sinks';
+import type { PointMeta } from '../../wire/meta';
 import { StreamStats } from '../stats';
 import { Call } from './call';
 import { PartnerFinder } from './partner';
@@ -54,6 +56,10 @@ export class Chat {
   readonly keyGenerated: boolean;
   private readonly backend: VideoBackend;
   private readonly quality: number;
+  /** How our stream adapts to the partner's link; undefined with adapt: false. */
+  /** How the partner's newest frame was adapted, if it was. */
+  private receiving: PointMeta | undefined;
+  private readonly adaptation: Adaptation | undefined;
   private readonly frames: number | undefined;
   private readonly limits: ReceiveLimits;
   private readonly finder: PartnerFinder;
@@ -74,14 +80,16 @@ export class Chat {
     checkPort('listen port', this.listen.port, true);
     if (!options.peer) throw new CvchatError('CVCHAT_INVALID_OPTION', "Expected HOST:PORT for peer (your partner's address)");
     this.peer = { host: options.peer.host, port: checkPort('peer port', options.peer.port) };
-    ({ quality: this.quality } = checkSendOptions(options));
+    const { quality, adapt } = checkSendOptions(options);
+    this.quality = quality;
+    this.adaptation = adapt ? { model: new FrameSizeModel(), quality } : undefined;
     this.frames = checkFrameLimit(options.frames);
     this.limits = checkReceiveLimits(options);
     this.backend = backendFor(options.backend);
     ({ security: this.security, keyGenerated: this.keyGenerated } = offeredSecurity(options));
     this.sinks = new FanOut(this.backend);
     this.inset = new Inset(this.backend);
-    this.hud = new Hud(this.backend, () => chatHudLines(this.received, this.pipeline?.stats, this.rttMs, this.dropped));
+    this.hud = new Hud(this.backend, () => chatHudLines(this.received, this.pipeline?.stats, this.rttMs, this.dropped, this.call?.sink.status, this.receiving));
     this.finder = new PartnerFinder(this.security, this.listen, this.peer, this.limits, {
       call: (connection) => this.onCall(connection),
       lost: (connection) => this.onLost(connection),
@@ -104,6 +112,11 @@ export class Chat {
   /** Our frames replaced before they could be sent, in the current call. */
   get dropped(): number {
     return this.call?.dropped ?? 0;
+  }
+
+  /** What we send the partner in the current call (size, quality, rate estimate), or null. */
+  get sending(): SendingStatus | null {
+    return this.call?.sink.status ?? null;
   }
 
   /** Round-trip time of the current call, or null. */
@@ -129,7 +142,7 @@ export class Chat {
     });
     const ownCamera: FrameSink = { wantsFrame: false, deliverPixels: (frame: VideoFrame) => this.inset.keep(frame) };
     this.sinks.add(ownCamera);
-    this.pipeline = new CapturePipeline(this.backend, this.capture, { fps: opened.fps, quality: this.quality, wire: this.options.wire }, this.sinks);
+    this.pipeline = new CapturePipeline(this.backend, this.capture, { fps: opened.fps, quality: this.quality, wire: this.options.wire, sizeModel: this.adaptation?.model }, this.sinks);
     notice(`chat: listening on ${formatAddress({ host: this.listen.host, port: this.port })}, calling ${formatAddress(this.peer)}`);
   }
 
@@ -189,7 +202,7 @@ export class Chat {
       notice(`chat: connected with ${connection.remote}`);
       this.options.display?.setNotice(CHAT_WINDOW, null);
     }
-    const call = new Call(connection, this.backend, { maxPixels: this.limits.maxPixels, wire: this.options.wire }, this.received, {
+    const call = new Call(connection, this.backend, { maxPixels: this.limits.maxPixels, wire: this.options.wire, adapt: this.adaptation }, this.received, {
       frame: (decoded) => this.onFrame(call, decoded),
     });
     this.call = call;
@@ -221,6 +234,7 @@ export class Chat {
       decoded.frame.release();
       return;
     }
+    this.receiving = decoded.meta?.point;
     this.options.onFrame?.(decoded);
     if (this.options.display) this.options.display.show(CHAT_WINDOW, decoded.frame);
     else decoded.frame.release();
