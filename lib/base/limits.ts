@@ -49,6 +49,12 @@ export const BUSY_GRACE_MS = 1000;
 export const MAX_UNACKED = 2;
 /** Sent frames remembered for their timing while unacknowledged; a peer that stops acking stays bounded. */
 export const MAX_TRACKED_FRAMES = 64;
+/**
+ * Unsent bytes the kernel may keep per connection (TCP_NOTSENT_LOWAT): about half a 720p frame.
+ * Above it, writes wait in the process, where a newer frame replaces an older one; Linux would
+ * otherwise queue megabytes, seconds of video on a slow link, for a peer that does not ACK.
+ */
+export const DEFAULT_UNSENT_LIMIT_BYTES = 64 * 1024;
 /** Decodes in flight per connection: two keep both cores busy when frames come faster than one decoder. */
 export const MAX_DECODES = 2;
 

@@ -15,12 +15,14 @@ import {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_STALL_TIMEOUT_MS,
+  DEFAULT_UNSENT_LIMIT_BYTES,
   MAX_VIEWER_PAYLOAD_BYTES,
 } from '../base/limits';
 import { ackText, controlMessage, looksLikeTlsHandshake, PLAIN_ANSWER, parseAck, parseControl, type ControlKind } from '../wire/control';
 import { FrameReader } from '../wire/framing';
 import { FrameWriter, type FrameTiming, type OutgoingFrame } from './outbound';
 import { RateEstimator, type RateEstimate } from './rate';
+import { limitUnsentBytes } from './socket-options';
 
 export type { FrameTiming, OutgoingFrame, RateEstimate };
 
@@ -48,6 +50,8 @@ export interface ConnectionOptions {
   idleTimeoutMs?: number;
   /** A peer that takes no frame for this long while one waits for it is cut off. */
   stallTimeoutMs?: number;
+  /** Unsent bytes the kernel may keep for the socket (TCP_NOTSENT_LOWAT); 0: the kernel's default. */
+  unsentLimitBytes?: number;
 }
 
 export type ConnectionState = 'open' | 'closing' | 'closed';
@@ -118,6 +122,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.onClose = this.onClose.bind(this);
     this.onError = this.onError.bind(this);
     socket.setNoDelay(true);
+    const unsentLimit = options.unsentLimitBytes ?? DEFAULT_UNSENT_LIMIT_BYTES;
+    // Where the platform cannot (or the socket is already gone), frames queue in the kernel as
+    // before: the ACK window still bounds them for cvchat peers.
+    if (unsentLimit > 0) {
+      try {
+        limitUnsentBytes(socket, unsentLimit);
+      } catch {
+        // CVCHAT_SOCKET_OPTION: the kernel refused; the connection works without the limit.
+      }
+    }
     socket.on('data', this.onData);
     socket.on('error', this.onError);
     socket.once('close', this.onClose);

@@ -31,6 +31,8 @@ export interface SenderOptions extends SessionOptions, SendOptions {
   handshakeTimeoutMs?: number;
   /** Cut off a viewer that has not taken a whole frame for this long. */
   stallTimeoutMs?: number;
+  /** Unsent bytes the kernel may keep per viewer (TCP_NOTSENT_LOWAT); 0: the kernel's default. */
+  unsentLimitBytes?: number;
   /** A source opened beforehand (openCapture, openMemoryCapture), used instead of `source`. */
   capture?: CaptureSource;
 }
@@ -60,6 +62,7 @@ export class Sender {
   private readonly maxViewers: number;
   private readonly frames: number | undefined;
   private readonly stallTimeoutMs: number | undefined;
+  private readonly unsentLimitBytes: number | undefined;
   private readonly backend: VideoBackend;
   private readonly viewers = new Set<ConnectionSink>();
   private readonly sinks: FanOut;
@@ -78,6 +81,7 @@ export class Sender {
     this.maxViewers = checkInteger('maxViewers', options.maxViewers ?? DEFAULT_MAX_VIEWERS, 1, MAX_VIEWERS);
     this.frames = checkFrameLimit(options.frames);
     this.stallTimeoutMs = checkTimeout('stallTimeoutMs', options.stallTimeoutMs);
+    this.unsentLimitBytes = options.unsentLimitBytes === undefined ? undefined : checkInteger('unsentLimitBytes', options.unsentLimitBytes, 0, 2 ** 31 - 1);
     const { quality, adapt } = checkSendOptions(options);
     this.quality = quality;
     this.adaptation = adapt ? { model: new FrameSizeModel(), quality } : undefined;
@@ -179,6 +183,7 @@ export class Sender {
       side: 'accepted',
       inbound: 'acks', // viewers send only ACKs (cvchat) or nothing (Python peers)
       stallTimeoutMs: this.stallTimeoutMs,
+      unsentLimitBytes: this.unsentLimitBytes,
     });
     if (this.stopped) {
       connection.destroy();
