@@ -8,6 +8,8 @@ import { encode, decode, framePixels, openMemoryCapture } from '../lib/media/vid
 import { getBackend } from '../lib/media/backends';
 import type { RateEstimate } from '../lib/net/rate';
 import { FrameSizeModel, fullPoint, operatingPoints, PointChooser, PAYLOAD_SHARE, type FrameOffer } from '../lib/session/adapt';
+import { MAX_POINTS_PER_FRAME } from '../lib/base/limits';
+import { FanOut, limitPoints, type FrameSink } from '../lib/session/sinks';
 import { ackText, parseAck } from '../lib/wire/control';
 import { frameHead, readFrameMeta, META_SEGMENT_BYTES, type FrameMeta } from '../lib/wire/meta';
 import { HEADER_BYTES } from '../lib/wire/framing';
@@ -110,6 +112,43 @@ describe('choosing a point per frame', () => {
     }
     const changes = points.filter((key, i) => i > 0 && key !== points[i - 1]).length;
     assert.ok(changes <= 3, `a second of a wobbling estimate changes the point ${changes} times: ${[...new Set(points)].join(', ')}`);
+  });
+});
+
+describe('one encode per point in use', () => {
+  const points = operatingPoints(HD, 80);
+  const full = points[0];
+  const sinkAt = (point: (typeof points)[number] | null): FrameSink => ({ wantsFrame: true, pointFor: () => point, deliver: () => undefined });
+
+  it('groups sinks by point: viewers at one point share one encode, sinks that do not adapt get the full point', () => {
+    const fanOut = new FanOut(getBackend('native'));
+    const [a, b, c] = [sinkAt(points[4]), sinkAt(points[4]), sinkAt(points[9])];
+    const plain: FrameSink = { wantsFrame: true, deliver: () => undefined };
+    const skipping = sinkAt(null);
+    const window: FrameSink = { wantsFrame: false, deliverPixels: (frame) => frame.release() };
+    for (const sink of [a, b, c, plain, skipping, window]) fanOut.add(sink);
+    const plan = fanOut.plan(offer(0), full);
+    const byKey = new Map(plan.map((g) => [g.point.key, g.sinks]));
+    assert.equal(plan.length, 3, 'three points in use: full, and two adapted');
+    assert.deepEqual(byKey.get(points[4].key), [a, b]);
+    assert.deepEqual(byKey.get(points[9].key), [c]);
+    assert.deepEqual(byKey.get(full.key), [plain], 'a sink without pointFor gets the full point; a skipping one and a pixel sink get nothing');
+  });
+
+  it(`encodes at most ${MAX_POINTS_PER_FRAME} points a frame: others join a kept point with fewer bytes`, () => {
+    const groups = [0, 2, 5, 8, 11].map((rank, i) => ({ point: points[rank], sinks: Array.from({ length: i === 2 ? 1 : 2 }, () => sinkAt(points[rank])) }));
+    const limited = limitPoints(groups);
+    assert.equal(limited.length, MAX_POINTS_PER_FRAME);
+    assert.equal(limited[0].point.rank, 0, 'the full point is always kept');
+    assert.equal(limited.reduce((n, g) => n + g.sinks.length, 0), 9, 'no sink is left out');
+    const rankOf = new Map(limited.flatMap((g) => g.sinks.map((sink) => [sink, g.point.rank] as const)));
+    for (const group of groups) {
+      for (const sink of group.sinks) {
+        const given = rankOf.get(sink)!;
+        const keptBelow = limited.some((g) => g.point.rank > group.point.rank);
+        assert.ok(given === group.point.rank || (keptBelow ? given > group.point.rank : true), `a sink at rank ${group.point.rank} gets rank ${given}: never more bytes when fewer are kept`);
+      }
+    }
   });
 });
 

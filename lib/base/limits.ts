@@ -55,6 +55,11 @@ export const MAX_TRACKED_FRAMES = 64;
  * otherwise queue megabytes, seconds of video on a slow link, for a peer that does not ACK.
  */
 export const DEFAULT_UNSENT_LIMIT_BYTES = 64 * 1024;
+/**
+ * Operating points encoded per frame at most: with more viewers at more points, the viewers of the
+ * points left out get the next point with fewer bytes, so CPU does not grow with the audience.
+ */
+export const MAX_POINTS_PER_FRAME = 3;
 /** Decodes in flight per connection: two keep both cores busy when frames come faster than one decoder. */
 export const MAX_DECODES = 2;
 

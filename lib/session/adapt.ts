@@ -12,6 +12,8 @@ export interface OperatingPoint {
   quality: number;
   /** Equal for equal points: sinks at one point share one encode. */
   key: string;
+  /** Its place in the list of points, 0 for the full point: a higher rank has fewer bytes. */
+  rank: number;
 }
 
 /** Each side's share of the source's, largest first. */
@@ -24,8 +26,8 @@ export const SIZE_STEPS = [1, 3 / 4, 1 / 2, 1 / 3];
  */
 const QUALITY_RANGE: Array<[number, number]> = [[100, 40], [70, 40], [70, 30], [60, 20]];
 
-function pointOf(width: number, height: number, quality: number): OperatingPoint {
-  return { width, height, quality, key: `${width}x${height}q${quality}` };
+function pointOf(width: number, height: number, quality: number, rank: number): OperatingPoint {
+  return { width, height, quality, key: `${width}x${height}q${quality}`, rank };
 }
 
 /** Scaled sides are even (chroma is halved in JPEG's 4:2:0 sampling) and at least 2 pixels. */
@@ -43,7 +45,7 @@ export function operatingPoints(size: Size, ceilingQuality: number): OperatingPo
     if (index > 0 && width === points[points.length - 1].width) continue; // a tiny source: no smaller step
     const [top, floor] = QUALITY_RANGE[index];
     const highest = Math.min(ceilingQuality, top);
-    for (let quality = highest; quality >= Math.min(floor, highest); quality -= 10) points.push(pointOf(width, height, quality));
+    for (let quality = highest; quality >= Math.min(floor, highest); quality -= 10) points.push(pointOf(width, height, quality, points.length));
   }
   return points;
 }
@@ -183,5 +185,5 @@ export class PointChooser {
 
 /** The source's own size at the user's quality: what every sink gets when it does not adapt. */
 export function fullPoint(size: Size, quality: number): OperatingPoint {
-  return pointOf(size.width, size.height, quality);
+  return pointOf(size.width, size.height, quality, 0);
 }

@@ -30,8 +30,7 @@ const ms = (value: number | null) => (value === null ? '-' : `${value.toFixed(0)
 const mbits = (bps: number) => `${(bps / 1e6).toFixed(bps < 1e7 ? 1 : 0)} Mbit/s`;
 
 /** An adapted frame: its size and quality against the stream's, and the sender's estimate of the link. */
-function pointLine(point: PointMeta | undefined): string {
-  if (!point) return 'full size and quality';
+function pointLine(point: PointMeta): string {
   const size = point.width === point.fullWidth && point.height === point.fullHeight ? `${point.width}x${point.height}` : `${point.width}x${point.height} of ${point.fullWidth}x${point.fullHeight}`;
   return `${size} q${point.quality}  link ~${mbits(point.estimateBps)}`;
 }
@@ -39,7 +38,9 @@ function pointLine(point: PointMeta | undefined): string {
 /** The receiver's lines: what arrives, how late, how much was skipped, and how the sender adapts it. */
 export function receiverHudLines(stats: StreamStats, point?: PointMeta): string[] {
   const { fps, p50 } = stats.recent;
-  return [`${fps.toFixed(1)} fps  latency ${ms(p50)}  dropped ${stats.dropped}  (h: hide)`, pointLine(point)];
+  const line = `${fps.toFixed(1)} fps  latency ${ms(p50)}  dropped ${stats.dropped}  (h: hide)`;
+  // A sender that does not adapt (--no-adapt, an older cvchat, Python) says nothing of its frames.
+  return point ? [line, pointLine(point)] : [line];
 }
 
 /** What we send the partner: size and quality, and our estimate of the link. */
@@ -55,7 +56,7 @@ export function chatHudLines(received: StreamStats, sent: StreamStats | undefine
   return [
     `in ${got.fps.toFixed(1)} fps ${got.p50 === null ? '' : ms(got.p50)}  out ${sent ? sent.recent.fps.toFixed(1) : '-'} fps`,
     `rtt ${ms(rttMs)}  dropped ${received.dropped + droppedSending}  (h hud, i inset)`,
-    `in ${pointLine(receiving)}`,
+    ...(receiving ? [`in ${pointLine(receiving)}`] : []),
     sendingLine(sending),
   ];
 }

@@ -5,6 +5,7 @@
 import type { VideoBackend, VideoFrame } from '../media/backend';
 import type { Connection } from '../net/connection';
 import { wireParts, type FrameMeta, type Wire } from '../wire/meta';
+import { MAX_POINTS_PER_FRAME } from '../base/limits';
 import { PointChooser, type FrameOffer, type FrameSizeModel, type OperatingPoint } from './adapt';
 
 /** A captured frame after encoding: what every encoded-frame sink receives, shared, never copied. */
@@ -70,8 +71,8 @@ export class FanOut {
    * Which points this frame is to be encoded at, and for which sinks: one encode per point in use,
    * however many sinks share it.
    */
-  plan(offer: FrameOffer, full: OperatingPoint): Array<{ point: OperatingPoint; sinks: FrameSink[] }> {
-    const byPoint = new Map<string, { point: OperatingPoint; sinks: FrameSink[] }>();
+  plan(offer: FrameOffer, full: OperatingPoint): PointGroup[] {
+    const byPoint = new Map<string, PointGroup>();
     for (const sink of this.sinks) {
       if (!sink.deliver) continue;
       const point = sink.pointFor ? sink.pointFor(offer, full) : full;
@@ -80,7 +81,7 @@ export class FanOut {
       if (group) group.sinks.push(sink);
       else byPoint.set(point.key, { point, sinks: [sink] });
     }
-    return [...byPoint.values()];
+    return limitPoints([...byPoint.values()]);
   }
 
   /**
@@ -117,6 +118,27 @@ export class FanOut {
     this.closed = true;
     this.wake();
   }
+}
+
+export interface PointGroup {
+  point: OperatingPoint;
+  sinks: FrameSink[];
+}
+
+/**
+ * At most MAX_POINTS_PER_FRAME encodes: the points with the most sinks are kept (the full point
+ * first), and the sinks of any other point move to the kept point with the fewest bytes above its
+ * rank, or failing that the one nearest below: never more bytes than their link was given.
+ */
+export function limitPoints(groups: PointGroup[]): PointGroup[] {
+  if (groups.length <= MAX_POINTS_PER_FRAME) return groups;
+  const byPopularity = [...groups].sort((a, b) => (a.point.rank === 0 ? -1 : b.point.rank === 0 ? 1 : b.sinks.length - a.sinks.length || a.point.rank - b.point.rank));
+  const kept = byPopularity.slice(0, MAX_POINTS_PER_FRAME).sort((a, b) => a.point.rank - b.point.rank);
+  for (const group of byPopularity.slice(MAX_POINTS_PER_FRAME)) {
+    const target = kept.find((k) => k.point.rank > group.point.rank) ?? kept[kept.length - 1];
+    target.sinks.push(...group.sinks);
+  }
+  return kept;
 }
 
 /** A frame's wire parts with the plain metadata (no echo), made once and shared by every viewer. */
