@@ -120,6 +120,25 @@ describe('commands without a display', () => {
     assert.ok(statsLines(sender.stdout()).some((l) => l.role === 'sender' && l.final));
   });
 
+  it('--stats say what each viewer is sent and what the receiver gets: size, quality and the rate estimate', async () => {
+    const port = await freePort();
+    const sender = runCli(['sender', '--source', 'test', '--size', '320x240', '--quality', '70', '--port', String(port), '--stats', '--key', TEST_KEY], headless());
+    await waitFor('the sender to listen', () => (/sending 320x240/.test(sender.stderr()) ? true : undefined));
+    const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--frames', '75', '--stats', '--key', TEST_KEY], headless());
+    assert.equal(await exitWithin(receiver, 20_000), 0, receiver.stderr());
+    sender.child.kill('SIGTERM');
+    assert.equal(await exitWithin(sender, 10_000), 0);
+    // Loopback is fast: the estimate allows the full size at the user's quality.
+    const sent = statsLines(sender.stdout()).flatMap((l) => l.sending ?? []).filter((v: { estimateBps: number | null }) => v.estimateBps !== null);
+    assert.ok(sent.length > 0, `a per-second line lists the viewer with its estimate: ${sender.stdout()}`);
+    assert.ok(sent.every((v: { estimateBps: number; width: number; height: number; quality: number; remote: string }) =>
+      v.estimateBps > 1e6 && v.width === 320 && v.height === 240 && v.quality === 70 && /^127\.0\.0\.1:\d+$/.test(v.remote)), JSON.stringify(sent));
+    const got = statsLines(receiver.stdout()).map((l) => l.receiving).filter(Boolean);
+    assert.ok(got.length > 0, 'the receiver says how its frames were sent');
+    assert.deepEqual({ ...got[got.length - 1], estimateBps: 0 }, { width: 320, height: 240, fullWidth: 320, fullHeight: 240, quality: 70, estimateBps: 0 });
+    assert.ok(got[got.length - 1].estimateBps > 1e6);
+  });
+
   it('a sender whose video file ends says so and exits 0', async () => {
     const file = await writeTestClip(15, 160, 120, 100);
     const sender = runCli(['sender', '--source', file, '--port', String(await freePort()), '--key', TEST_KEY], headless());
