@@ -71,6 +71,8 @@ export interface ConnectionEvents {
   control: [kind: string, text: string];
   /** The peer could take a frame now. */
   ready: [];
+  /** A frame was handed to the socket (one that was replaced while it waited never is). */
+  sent: [timing: FrameTiming];
   /** The peer acknowledged a frame. */
   acked: [timing: FrameTiming];
   /** Once, when the socket has closed. */
@@ -106,7 +108,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       socket,
       {
         ready: () => this.emit('ready'),
-        sent: (timing) => this.rate.onSent(timing.bytes, timing.sentAt),
+        sent: (timing) => {
+          this.rate.onSent(timing.bytes, timing.sentAt);
+          this.emit('sent', timing);
+        },
         acked: (timing) => {
           this.rate.onAcked(timing);
           this.emit('acked', timing);

@@ -187,6 +187,11 @@ export class ConnectionSink implements FrameSink {
     private readonly options: { adapt?: Adaptation; meta?: (frame: EncodedFrame) => FrameMeta } = {},
   ) {
     this.chooser = options.adapt && new PointChooser(options.adapt.quality, options.adapt.model);
+    // Only what went out is spent: a frame replaced while it waited cost the link nothing, and the
+    // frames sent before there was an estimate were not sent against one.
+    if (this.chooser) connection.on('sent', (timing) => {
+      if (connection.rateEstimate) this.chooser!.spent(timing.bytes);
+    });
   }
 
   get wantsFrame(): boolean {
@@ -209,13 +214,13 @@ export class ConnectionSink implements FrameSink {
       if (estimate) meta.point = { width: frame.width, height: frame.height, fullWidth: frame.fullWidth, fullHeight: frame.fullHeight, quality: frame.point.quality, estimateBps: estimate.bps };
       parts = wireParts(frame.wire, frame.payload, meta);
     }
-    this.chooser?.spent(frame.bytes);
     this.connection.send({ parts, seq: frame.seq });
   }
 
   get status(): SendingStatus {
     const estimate = this.connection.rateEstimate;
-    const point = this.lastPoint;
+    // The chooser's point even while it skips frames (a link slower than the smallest point).
+    const point = (estimate && this.chooser?.last) || this.lastPoint;
     return {
       remote: this.connection.remote,
       estimateBps: estimate ? Math.round(estimate.bps) : null,
