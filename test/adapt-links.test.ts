@@ -1,0 +1,276 @@
+// Each peer's stream adapts to its own link, checked on real links: hosts in network namespaces,
+// one link shaped to 2 Mbit/s by tbf with a large buffer (as home routers have) and one left fast.
+// The tests look only at what each peer is sent (the frames' meta.point, the sender's `sending`),
+// never at how fast or how late: on a loaded 2-core machine those numbers are the machine's, not
+// the code's. Deadlines below are for waiting, not thresholds.
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import path from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+
+import { DEFAULT_QUALITY } from '../lib/base/limits';
+import { labelColor } from '../lib/media/source';
+import { framePixels } from '../lib/media/video';
+import { Chat } from '../lib/session/chat/chat';
+import type { DecodedFrame } from '../lib/session/decoder';
+import { Receiver } from '../lib/session/receiver';
+import type { SendingStatus } from '../lib/session/sinks';
+import type { PointMeta } from '../lib/wire/meta';
+import { cli, closeTo, freePort, python, statsLines, TEST_KEY, waitFor, type CliRun } from './helpers';
+
+const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
+const WIDTH = 1280;
+const HEIGHT = 720;
+/** The full point: the source's size at the default quality (the ceiling of the adaptation). */
+const QUALITY = DEFAULT_QUALITY;
+/** How long to wait for a link's estimate to come down to it: generous, for a loaded machine. */
+const ADAPT_DEADLINE_MS = 30_000;
+const SLOW_LINK = ['rate', '2mbit', 'burst', '32kb', 'latency', '400ms'];
+
+/** What a viewer was sent (meta.point, absent on frames of a stream that does not adapt) and what it showed. */
+interface Seen {
+  point: PointMeta | undefined;
+  width: number;
+  height: number;
+  /** Top left pixel (BGR): the source's label bar. */
+  bar: number[];
+}
+
+/** Sent smaller than the full point: a smaller picture or a lower quality. */
+function reduced(point: { width: number; quality: number } | null | undefined): boolean {
+  return !!point && (point.width < WIDTH || point.quality < QUALITY);
+}
+
+function full(point: PointMeta | undefined): boolean {
+  return point === undefined || (point.width === WIDTH && point.height === HEIGHT && point.quality === QUALITY);
+}
+
+function describePoints(seen: Seen[]): string {
+  return seen.map((s) => (s.point ? `${s.point.width}x${s.point.height}q${s.point.quality}` : 'plain')).join(' ');
+}
+
+function record(seen: Seen[]): (decoded: DecodedFrame) => void {
+  return (decoded) => {
+    const { frame } = decoded;
+    seen.push({ point: decoded.meta?.point, width: frame.width, height: frame.height, bar: [...framePixels(frame).subarray(0, 3)] });
+  };
+}
+
+function canUseNetns(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  try {
+    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The newest --stats line of `role`, not counting the first `skip` lines of the output. */
+function newestStats(run: CliRun, role: string, skip = 0): Record<string, any> | undefined {
+  return statsLines(run.stdout()).slice(skip).filter((l) => l.role === role).pop();
+}
+
+describe('each peer\'s stream adapts to its own link (namespaces, a 2 Mbit/s tbf link)', { skip: canUseNetns() ? false : 'needs root and ip netns' }, () => {
+  // Unique names and subnets, so that two runs at once do not collide.
+  const tag = `cva${process.pid % 100000}`;
+  const net = `10.${100 + (process.pid % 100)}`;
+  /** The sender's host: reached from here (the root namespace) over a slow link and a fast one. */
+  const senderNs = `${tag}s`;
+  /** The chat partner's host: one link, slow both ways. */
+  const chatNs = `${tag}c`;
+  const slow = { here: `${tag}s0`, there: `${tag}s1`, address: `${net}.1.2` };
+  const fast = { here: `${tag}f0`, there: `${tag}f1`, address: `${net}.2.2` };
+  const chatLink = { here: `${tag}c0`, there: `${tag}c1`, hereAddress: `${net}.3.1`, address: `${net}.3.2` };
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+  const shape = (ns: string | null, dev: string) =>
+    execFileSync('tc', [...(ns ? ['-n', ns] : []), 'qdisc', 'add', 'dev', dev, 'root', 'tbf', ...SLOW_LINK], { stdio: 'pipe' });
+
+  /** What the current test started: stopped after it, pass or fail. */
+  let stops: Array<() => Promise<unknown>> = [];
+
+  /** cvchat's CLI on a host (namespace), tracked so that it is stopped after the test. */
+  function cvchatIn(ns: string, args: string[]): CliRun {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, ...args], { env: { ...process.env, DISPLAY: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d));
+    child.stderr!.on('data', (d: Buffer) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    stops.push(() => stopChild(child, exited));
+    return { child, stdout: () => out, stderr: () => err, exited };
+  }
+
+  async function stopChild(child: CliRun['child'], exited: Promise<unknown>): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  function viewer(address: string, port: number, security: { key: string } | { insecure: true }): { receiver: Receiver; seen: Seen[] } {
+    const seen: Seen[] = [];
+    const receiver = new Receiver({ connect: { host: address, port }, ...security, onFrame: record(seen) });
+    const done = receiver.run().catch(() => undefined);
+    stops.push(async () => {
+      receiver.stop();
+      await done;
+    });
+    return { receiver, seen };
+  }
+
+  /** A 1280x720 test source at 30 fps on the sender's host, on port 9000 of each of its addresses. */
+  async function startSender(security: string[]): Promise<CliRun> {
+    const sender = cvchatIn(senderNs, ['sender', '--no-window', '--source', 'test', '--size', `${WIDTH}x${HEIGHT}`, '--fps', '30', '--host', '0.0.0.0', '--port', '9000', '--stats', ...security]);
+    await waitFor('the sender to listen', () => (/sending 1280x720/.test(sender.stderr()) ? true : sender.child.exitCode !== null ? assert.fail(sender.stderr()) : undefined));
+    return sender;
+  }
+
+  before(() => {
+    for (const ns of [senderNs, chatNs]) {
+      ip('netns', 'add', ns);
+      ip('-n', ns, 'link', 'set', 'lo', 'mtu', '1500');
+      ip('-n', ns, 'link', 'set', 'lo', 'up');
+    }
+    for (const [link, ns, subnet] of [[slow, senderNs, 1], [fast, senderNs, 2], [chatLink, chatNs, 3]] as const) {
+      ip('link', 'add', link.here, 'type', 'veth', 'peer', 'name', link.there);
+      ip('link', 'set', link.there, 'netns', ns);
+      ip('addr', 'add', `${net}.${subnet}.1/24`, 'dev', link.here);
+      ip('-n', ns, 'addr', 'add', `${net}.${subnet}.2/24`, 'dev', link.there);
+      ip('link', 'set', link.here, 'up');
+      ip('-n', ns, 'link', 'set', link.there, 'up');
+    }
+    // The video to the slow viewer leaves the sender's host on its end of the slow link; the chat's
+    // link is slow both ways.
+    shape(senderNs, slow.there);
+    shape(chatNs, chatLink.there);
+    shape(null, chatLink.here);
+  });
+
+  afterEach(async () => {
+    const now = stops;
+    stops = [];
+    await Promise.all(now.map((stop) => stop()));
+  });
+
+  after(() => {
+    // Deleting a veth end here takes its peer at once; a namespace's own are freed later, by the kernel.
+    for (const link of [slow, fast, chatLink]) {
+      try {
+        ip('link', 'delete', link.here);
+      } catch {
+        // never made
+      }
+    }
+    for (const ns of [senderNs, chatNs]) {
+      try {
+        ip('netns', 'delete', ns);
+      } catch {
+        // never made, or already gone
+      }
+    }
+  });
+
+  it('a slow viewer is sent smaller frames, a fast one full ones, from the same sender', async () => {
+    const sender = await startSender(['--key', TEST_KEY]);
+    const slowViewer = viewer(slow.address, 9000, { key: TEST_KEY });
+    const fastViewer = viewer(fast.address, 9000, { key: TEST_KEY });
+
+    await waitFor('the slow viewer to be sent a smaller point', () => (slowViewer.seen.some((s) => reduced(s.point)) ? true : undefined), ADAPT_DEADLINE_MS);
+    const slowFrom = slowViewer.seen.length;
+    const fastFrom = fastViewer.seen.length;
+    await waitFor('40 more frames on each viewer', () =>
+      (slowViewer.seen.length >= slowFrom + 40 && fastViewer.seen.length >= fastFrom + 40 ? true : undefined), ADAPT_DEADLINE_MS);
+    // The sender's view, from a --stats line written after those frames.
+    const linesThen = statsLines(sender.stdout()).length;
+    const sending = await waitFor('a --stats line listing both viewers', () => {
+      const line = newestStats(sender, 'sender', linesThen);
+      return line && line.sending.length === 2 ? (line.sending as SendingStatus[]) : undefined;
+    });
+
+    const fastSeen = fastViewer.seen.slice(fastFrom);
+    assert.ok(fastSeen.every((s) => full(s.point)), `the fast viewer was sent: ${describePoints(fastSeen)}`);
+    const lastSlow = slowViewer.seen.slice(-20);
+    assert.ok(lastSlow.every((s) => reduced(s.point)), `the slow viewer's last 20 frames were sent as: ${describePoints(lastSlow)}`);
+    for (const s of [...slowViewer.seen, ...fastViewer.seen]) assert.deepEqual([s.width, s.height], [WIDTH, HEIGHT], 'every frame is shown at the full size');
+
+    const toSlow = sending.find((s) => s.remote.startsWith(`${net}.1.1:`));
+    const toFast = sending.find((s) => s.remote.startsWith(`${net}.2.1:`));
+    assert.ok(toSlow && toFast, JSON.stringify(sending));
+    for (const s of [toSlow, toFast]) assert.equal(typeof s.estimateBps, 'number', `an estimate for each viewer: ${JSON.stringify(sending)}`);
+    assert.ok(reduced(toSlow), `the sender sends the slow viewer a smaller point: ${JSON.stringify(toSlow)}`);
+    assert.deepEqual([toFast.width, toFast.height, toFast.quality], [WIDTH, HEIGHT, QUALITY], `the sender sends the fast viewer the full point: ${JSON.stringify(toFast)}`);
+  });
+
+  it('a chat over a link slow both ways adapts in both directions', async () => {
+    const port = await freePort();
+    const bob = cvchatIn(chatNs, ['chat', '--no-window', '--source', 'test', '--size', `${WIDTH}x${HEIGHT}`, '--fps', '30', '--label', 'bob',
+      '--listen', `${chatLink.address}:9000`, '--peer', `${chatLink.hereAddress}:${port}`, '--stats', '--key', TEST_KEY]);
+    const seen: Seen[] = [];
+    const alice = new Chat({
+      source: 'test', width: WIDTH, height: HEIGHT, fps: 30, label: 'alice', key: TEST_KEY,
+      listen: { host: chatLink.hereAddress, port }, peer: { host: chatLink.address, port: 9000 }, onFrame: record(seen),
+    });
+    await alice.start();
+    const done = alice.run().catch(() => undefined);
+    stops.push(async () => {
+      alice.stop();
+      await done;
+    });
+
+    // One deadline for both directions; then each is checked by name.
+    const adapted = () => ({
+      aliceSendsSmaller: reduced(alice.sending),
+      bobSendsSmaller: seen.some((s) => reduced(s.point)),
+      bobReportsSmaller: reduced(newestStats(bob, 'sender')?.sending),
+    });
+    await waitFor('both sides to send a smaller point', () => (Object.values(adapted()).every(Boolean) ? true : undefined), ADAPT_DEADLINE_MS).catch(() => undefined);
+    assert.deepEqual(adapted(), { aliceSendsSmaller: true, bobSendsSmaller: true, bobReportsSmaller: true },
+      `alice sends ${JSON.stringify(alice.sending)}; bob reports sending ${JSON.stringify(newestStats(bob, 'sender')?.sending)}; alice got ${describePoints(seen.slice(-10))}`);
+    // Each side shows the other: bob's picture here, at its full size; frames from alice there.
+    const bobs = seen.filter((s) => closeTo(s.bar, labelColor('bob'), 30));
+    assert.ok(bobs.length > 0 && bobs.length === seen.length, `alice shows bob's frames (${bobs.length} of ${seen.length})`);
+    for (const s of seen) assert.deepEqual([s.width, s.height], [WIDTH, HEIGHT], 'alice shows bob\'s frames at the full size');
+    const bobReceived = await waitFor('a --stats line of what bob received', () => newestStats(bob, 'receiver'));
+    assert.ok(bobReceived.frames > 0, `bob received alice's frames: ${JSON.stringify(bobReceived)}`);
+  });
+
+  it('a Python viewer that never ACKs gets full frames, beside a cvchat viewer that adapts, on the slow link', async () => {
+    const sender = await startSender(['--insecure']);
+    const py = spawn(python, [path.join(fixtures, 'seed_receiver.py'), slow.address, '9000', '100000']);
+    let out = '';
+    let err = '';
+    py.stdout.on('data', (d: Buffer) => (out += d));
+    py.stderr.on('data', (d: Buffer) => (err += d));
+    const pyExited = new Promise((resolve) => py.once('exit', resolve));
+    stops.push(() => stopChild(py, pyExited));
+    const pyFrames = () => out.split('\n').filter((l) => l.trim() !== '').map((l) => l.split(' ').map(Number));
+
+    // While it is the only viewer, the sender's one entry is the Python viewer's.
+    const pyRemote = await waitFor('the sender to list the Python viewer', () => {
+      const line = newestStats(sender, 'sender');
+      return line?.sending.length === 1 && pyFrames().length > 0 ? (line.sending[0] as SendingStatus).remote : undefined;
+    });
+    const companion = viewer(slow.address, 9000, { insecure: true });
+    await waitFor('the cvchat viewer on the same link to be sent a smaller point', () => (companion.seen.some((s) => reduced(s.point)) ? true : undefined), ADAPT_DEADLINE_MS);
+    // Both are still being sent frames, on the same link, at once.
+    const pyThen = pyFrames().length;
+    const linesThen = statsLines(sender.stdout()).length;
+    await waitFor('another frame to the Python viewer', () => (pyFrames().length > pyThen ? true : undefined), ADAPT_DEADLINE_MS);
+    const sending = await waitFor('a --stats line listing both viewers', () => {
+      const line = newestStats(sender, 'sender', linesThen);
+      return line && line.sending.length === 2 ? (line.sending as SendingStatus[]) : undefined;
+    });
+    await stopChild(py, pyExited);
+
+    const frames = pyFrames();
+    assert.ok(frames.every(([w, h]) => w === WIDTH && h === HEIGHT), `the Python viewer got: ${out}${err}`);
+    const toPython = sending.find((s) => s.remote === pyRemote);
+    const toCompanion = sending.find((s) => s.remote !== pyRemote);
+    assert.ok(toPython && toCompanion, JSON.stringify(sending));
+    assert.equal(toPython.estimateBps, null, `no estimate for a viewer that never ACKs: ${JSON.stringify(toPython)}`);
+    assert.deepEqual([toPython.width, toPython.height, toPython.quality], [WIDTH, HEIGHT, QUALITY], JSON.stringify(toPython));
+    assert.equal(typeof toCompanion.estimateBps, 'number', JSON.stringify(toCompanion));
+  });
+});
