@@ -16,7 +16,7 @@ import type { DecodedFrame } from '../lib/session/decoder';
 import { Receiver } from '../lib/session/receiver';
 import type { SendingStatus } from '../lib/session/sinks';
 import type { PointMeta } from '../lib/wire/meta';
-import { cli, closeTo, freePort, python, statsLines, TEST_KEY, waitFor, type CliRun } from './helpers';
+import { canUseNetns, cli, closeTo, freePort, python, statsLines, TEST_KEY, waitFor, type CliRun } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const WIDTH = 1280;
@@ -54,16 +54,6 @@ function record(seen: Seen[]): (decoded: DecodedFrame) => void {
     const { frame } = decoded;
     seen.push({ point: decoded.meta?.point, width: frame.width, height: frame.height, bar: [...framePixels(frame).subarray(0, 3)] });
   };
-}
-
-function canUseNetns(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  try {
-    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The newest --stats line of `role`, not counting the first `skip` lines of the output. */

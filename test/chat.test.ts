@@ -9,6 +9,7 @@ import { framePixels } from '../lib/media/video';
 import {
   cli,
   closeTo,
+  canUseNetns,
   execFileP,
   exitWithin,
   findWindow,
@@ -218,16 +219,6 @@ describe('chat in real windows', () => {
     assert.ok(final.some((l) => l.role === 'receiver' && l.frames > 0));
   });
 });
-
-function canUseNetns(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  try {
-    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('chat between two hosts (network namespaces joined by a veth pair)', { skip: canUseNetns() ? false : 'needs root and ip netns' }, () => {
   const tag = `cvc${process.pid % 100000}`;

@@ -1,5 +1,5 @@
 // Shared test helpers: real processes, real X servers, real sockets.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -58,6 +58,17 @@ export function startXvfb(): Promise<Xvfb> {
       }
     });
   });
+}
+
+/** Root with `ip netns`: tests that make hosts in network namespaces can run. */
+export function canUseNetns(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  try {
+    execFileSync('ip', ['netns', 'list'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function sleep(ms: number): Promise<void> {
