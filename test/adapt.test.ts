@@ -9,6 +9,8 @@ import { getBackend } from '../lib/media/backends';
 import type { RateEstimate } from '../lib/net/rate';
 import { FrameSizeModel, fullPoint, operatingPoints, PointChooser, PAYLOAD_SHARE, type FrameOffer } from '../lib/session/adapt';
 import { MAX_POINTS_PER_FRAME } from '../lib/base/limits';
+import { chatHudLines, receiverHudLines } from '../lib/session/hud';
+import { StreamStats } from '../lib/session/stats';
 import { FanOut, limitPoints, type FrameSink } from '../lib/session/sinks';
 import { ackText, parseAck } from '../lib/wire/control';
 import { frameHead, readFrameMeta, META_SEGMENT_BYTES, type FrameMeta } from '../lib/wire/meta';
@@ -150,6 +152,19 @@ describe('one encode per point in use', () => {
         assert.ok(given === group.point.rank || (keptBelow ? given > group.point.rank : true), `a sink at rank ${group.point.rank} gets rank ${given}: never more bytes when fewer are kept`);
       }
     }
+  });
+});
+
+describe('the HUD of an adapting stream', () => {
+  it("says the size and quality sent against the stream's, and the sender's estimate; nothing of points for a sender that does not adapt", () => {
+    const stats = new StreamStats('receiver');
+    const point = { width: 640, height: 360, fullWidth: 1280, fullHeight: 720, quality: 50, estimateBps: 4_520_000 };
+    assert.deepEqual(receiverHudLines(stats, point).slice(1), ['640x360 of 1280x720 q50  link ~4.5 Mbit/s']);
+    assert.equal(receiverHudLines(stats).length, 1);
+    const sending = { remote: 'x', estimateBps: 18_400_000, rttMs: 20, queueMs: 1, width: 1280, height: 720, quality: 65 };
+    const chat = chatHudLines(stats, undefined, 20, 0, sending, point);
+    assert.deepEqual(chat.slice(2), ['in 640x360 of 1280x720 q50  link ~4.5 Mbit/s', 'out 1280x720 q65  link ~18 Mbit/s']);
+    assert.equal(chatHudLines(stats, undefined, null, 0, { ...sending, estimateBps: null }).at(-1), 'out 1280x720 q65  full quality (no estimate)');
   });
 });
 

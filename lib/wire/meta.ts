@@ -3,6 +3,7 @@
 // application segments, so the picture is unaffected and other peers ignore it. A frame sent at an
 // adapted operating point carries a second segment (version 2) after the first: the stream's full
 // size, the quality and the sender's rate estimate. An older reader reads the first and skips it.
+import { MAX_DIMENSION } from '../base/limits';
 import { HEADER_BYTES, lengthHeader } from './framing';
 
 const APP11 = 0xeb;
@@ -130,6 +131,7 @@ function readPointMeta(jpeg: Buffer, at: number): PointMeta | undefined {
     fullWidth: jpeg.readUInt16LE(at + 4), fullHeight: jpeg.readUInt16LE(at + 6),
     quality: jpeg[at + 8], estimateBps: jpeg.readDoubleLE(at + 9),
   };
-  const valid = point.width > 0 && point.height > 0 && point.fullWidth > 0 && point.fullHeight > 0 && point.quality >= 1 && point.quality <= 100 && Number.isFinite(point.estimateBps) && point.estimateBps >= 0;
+  const sides = [point.width, point.height, point.fullWidth, point.fullHeight];
+  const valid = sides.every((side) => side > 0 && side <= MAX_DIMENSION) && point.quality >= 1 && point.quality <= 100 && Number.isFinite(point.estimateBps) && point.estimateBps >= 0;
   return valid ? point : undefined;
 }
