@@ -1,6 +1,7 @@
 // One side of a benchmark stream, in its own process so that CPU and memory are its own.
-//   worker.js sender SCENE W H PORT FPS BACKEND [WARM]   prints {"ready":...}, then its figures on SIGTERM
+//   worker.js sender SCENE W H PORT FPS BACKEND [WARM] [ADAPT]   prints {"ready":...}, then its figures on SIGTERM
 //     (WARM: take the starting RSS after this many frames, for the memory run; default at join)
+//     (ADAPT: on (the sender's default) or off: fixed quality, as before adaptive rate existed)
 //   worker.js receiver HOST PORT FRAMES BACKEND WINDOW(window|none) SECONDS [WARM]   prints its figures as JSON
 //   worker.js codec SCENE W H QUALITY FRAMES   cvchat's own encode and decode, one call at a time, as JSON
 import fs from 'node:fs';
@@ -14,6 +15,18 @@ import { Sender } from '../../lib/session/sender';
 import { decode, encode, openMemoryCapture } from '../../lib/media/video';
 
 const KEY = 'cvchat-benchmark-key';
+
+/** One viewer as an adaptive Sender sees it (Sender.viewerStates(), absent before adaptive rate). */
+interface ViewerState {
+  remote: string;
+  /** Bits per second the viewer can take, null until it has acknowledged frames with timings. */
+  estimateBps: number | null;
+  rttMs: number | null;
+  width: number;
+  height: number;
+  quality: number;
+}
+
 const cpuMs = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1000;
@@ -29,14 +42,24 @@ function sceneFrames(scene: string, width: number, height: number, backend: Vide
   return frames;
 }
 
-async function sender(scene: string, width: number, height: number, port: number, fps: number, backendName: BackendName, warmFrames: number) {
+async function sender(scene: string, width: number, height: number, port: number, fps: number, backendName: BackendName, warmFrames: number, adapt: boolean) {
   const backend = getBackend(backendName);
   const frames = sceneFrames(scene, width, height, backend);
   const capture = await openMemoryCapture(frames, { backend: backendName });
-  const s = new Sender({ capture, host: '0.0.0.0', port, fps, key: KEY, backend: backendName, quality: 80, maxViewers: 1 });
+  // Spread in, so that this compiles against a Sender that does not know the option yet (and
+  // ignores it): that Sender is the fixed-quality "before".
+  const adaptOption = { adapt };
+  const s = new Sender({ capture, host: '0.0.0.0', port, fps, key: KEY, backend: backendName, quality: 80, maxViewers: 1, ...adaptOption });
   await s.start();
   const running = s.run();
   process.stdout.write(`${JSON.stringify({ ready: true, port: s.port })}\n`);
+  // What the sender believes about its viewer, every 100 ms, where the Sender can say (adaptive rate).
+  const viewerStatesOf = (s as unknown as { viewerStates?: () => ViewerState[] }).viewerStates?.bind(s);
+  const viewerStates: Array<ViewerState & { t: number }> = [];
+  const sampleViewer = setInterval(() => {
+    const state = viewerStatesOf?.()[0];
+    if (state) viewerStates.push({ t: wallClock(), ...state });
+  }, 100);
   // CPU is counted from the moment a viewer joins: start-up is not per-frame work.
   let mark: { cpu: number; frames: number; rss: number } | undefined;
   let rssAtWarm: number | null = null;
@@ -46,8 +69,12 @@ async function sender(scene: string, width: number, height: number, port: number
   }, 20);
   process.once('SIGTERM', async () => {
     clearInterval(poll);
+    clearInterval(sampleViewer);
     const frames = (s.stats?.frames ?? 0) - (mark?.frames ?? 0);
-    const result = { cpuMsPerFrame: mark && frames > 0 ? (cpuMs() - mark.cpu) / frames : null, framesEncoded: s.stats?.frames ?? 0, dropped: s.dropped, rssMb: rssMb(), rssMbAtJoin: warmFrames > 0 ? rssAtWarm : mark?.rss ?? null };
+    const result = {
+      cpuMsPerFrame: mark && frames > 0 ? (cpuMs() - mark.cpu) / frames : null, framesEncoded: s.stats?.frames ?? 0, dropped: s.dropped, rssMb: rssMb(), rssMbAtJoin: warmFrames > 0 ? rssAtWarm : mark?.rss ?? null,
+      viewerStates: viewerStatesOf ? viewerStates : null,
+    };
     await s.stop();
     await running;
     process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
@@ -111,5 +138,5 @@ async function codec(scene: string, width: number, height: number, quality: numb
 
 const [role, ...args] = process.argv.slice(2);
 if (role === 'codec') void codec(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4] ?? 120));
-else if (role === 'sender') void sender(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5] as BackendName, Number(args[6] ?? 0));
+else if (role === 'sender') void sender(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5] as BackendName, Number(args[6] ?? 0), args[7] !== 'off');
 else void receiver(args[0], Number(args[1]), Number(args[2]), args[3] as BackendName, args[4] === 'window', Number(args[5] ?? 0), Number(args[6] ?? 0));
