@@ -4,7 +4,11 @@
 //     (ADAPT: on (the sender's default) or off: fixed quality, as before adaptive rate existed)
 //   worker.js receiver HOST PORT FRAMES BACKEND WINDOW(window|none) SECONDS [WARM]   prints its figures as JSON
 //   worker.js codec SCENE W H QUALITY FRAMES   cvchat's own encode and decode, one call at a time, as JSON
+//   worker.js viewer HOST PORT SECONDS SAMPLE_DIR SAMPLE_EVERY   records every frame it shows; prints
+//     {"firstFrameAt":...} at the first, stops SECONDS later (or on SIGTERM) and prints the records as
+//     JSON; every SAMPLE_EVERY-th frame is saved to SAMPLE_DIR for ssim.py (0: none)
 import fs from 'node:fs';
+import path from 'node:path';
 
 import type { BackendName, VideoBackend } from '../../lib/media/backend';
 import { getBackend } from '../../lib/media/backends';
@@ -117,6 +121,78 @@ async function receiver(host: string, port: number, frames: number, backendName:
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
 }
 
+/** What an adaptive sender says about a frame in its metadata; absent for a full-quality frame. */
+interface AdaptMeta {
+  fullWidth: number;
+  fullHeight: number;
+  quality: number;
+  estimateBps: number;
+}
+
+/** One frame the viewer showed. t: wallClock() ms when it was shown. */
+interface ShownFrame {
+  t: number;
+  latencyMs: number | null;
+  bytes: number;
+  width: number;
+  height: number;
+  seq: number | null;
+  /** From the frame's adaptive metadata: null for a full-quality frame or a sender without it. */
+  quality: number | null;
+  estimateBps: number | null;
+}
+
+/** Saved frames for SSIM: JPEG payloads are small; decoded pixels (2.7 MB at 720p) are kept fewer. */
+const MAX_PAYLOAD_SAMPLES = 400;
+const PIXEL_SAMPLES_FEWER_BY = 4;
+
+/**
+ * A receiver that records each frame it shows, for the adaptive-rate runs. Its clock starts at the
+ * first frame, so that the benchmark can change the link's rate on a schedule from that moment.
+ */
+async function viewer(host: string, port: number, seconds: number, sampleDir: string, sampleEvery: number) {
+  const shown: ShownFrame[] = [];
+  // SSIM is measured on what was received: the payload when the Receiver hands it over, else
+  // (a Receiver from before adaptive rate) a copy of the decoded pixels, which are the same picture.
+  const samples: Array<{ name: string; bytes: Buffer }> = [];
+  let sampleKind: 'payload' | 'pixels' | null = null;
+  let firstFrameAt: number | undefined;
+  let stopTimer: NodeJS.Timeout | undefined;
+  let bytesSoFar = 0;
+  const backend = getBackend('native');
+  const r = new Receiver({
+    connect: { host, port }, key: KEY, backend: 'native',
+    onFrame: (d) => {
+      const t = wallClock();
+      const { payload } = d as { payload?: Buffer };
+      const adapt = (d.meta as { adapt?: AdaptMeta } | null)?.adapt;
+      // The Receiver counts each frame's bytes just before handing it over.
+      const bytes = r.stats.bytes - bytesSoFar;
+      bytesSoFar = r.stats.bytes;
+      const seq = d.meta?.seq ?? null;
+      shown.push({ t, latencyMs: d.latencyMs ?? null, bytes, width: d.frame.width, height: d.frame.height, seq, quality: adapt?.quality ?? null, estimateBps: adapt?.estimateBps ?? null });
+      if (firstFrameAt === undefined) {
+        firstFrameAt = t;
+        process.stdout.write(`${JSON.stringify({ firstFrameAt })}\n`);
+        stopTimer = setTimeout(() => r.stop(), seconds * 1000);
+      }
+      if (sampleEvery <= 0 || seq === null) return;
+      sampleKind ??= Buffer.isBuffer(payload) ? 'payload' : 'pixels';
+      if (sampleKind === 'payload' && shown.length % sampleEvery === 0 && samples.length < MAX_PAYLOAD_SAMPLES) {
+        samples.push({ name: `${seq}.jpg`, bytes: Buffer.from(payload as Buffer) }); // a copy: the payload may view a larger chunk
+      } else if (sampleKind === 'pixels' && shown.length % (sampleEvery * PIXEL_SAMPLES_FEWER_BY) === 0 && samples.length < MAX_PAYLOAD_SAMPLES / PIXEL_SAMPLES_FEWER_BY) {
+        samples.push({ name: `${seq}-${d.frame.width}x${d.frame.height}.bgr`, bytes: backend.toPixels(d.frame) });
+      }
+    },
+  });
+  process.once('SIGTERM', () => r.stop());
+  await r.run();
+  clearTimeout(stopTimer);
+  for (const { name, bytes } of samples) fs.writeFileSync(path.join(sampleDir, name), bytes);
+  const result = { firstFrameAt: firstFrameAt ?? null, dropped: r.stats.dropped, sampleKind, samples: samples.length, shown };
+  process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
+}
+
 /** The codec as cvchat calls it (through the addon and the libuv pool), one frame in flight. */
 async function codec(scene: string, width: number, height: number, quality: number, timed: number) {
   const frames = sceneFrames(scene, width, height, getBackend('native'));
@@ -139,4 +215,5 @@ async function codec(scene: string, width: number, height: number, quality: numb
 const [role, ...args] = process.argv.slice(2);
 if (role === 'codec') void codec(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4] ?? 120));
 else if (role === 'sender') void sender(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5] as BackendName, Number(args[6] ?? 0), args[7] !== 'off');
+else if (role === 'viewer') void viewer(args[0], Number(args[1]), Number(args[2]), args[3], Number(args[4]));
 else void receiver(args[0], Number(args[1]), Number(args[2]), args[3] as BackendName, args[4] === 'window', Number(args[5] ?? 0), Number(args[6] ?? 0));
