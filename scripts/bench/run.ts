@@ -178,8 +178,24 @@ function makeScene(dir: string, width: number, height: number): string {
   return file;
 }
 
+interface Link {
+  sender: string;
+  receiver: string;
+  address: string;
+  /** Changes the rate from now on; packets already queued keep their place. */
+  setRate(rateMbit: number): void;
+  close(): void;
+}
+
+/**
+ * tbf's settings: a 64 KB bucket, and up to 400 ms of queue before it drops. A real bottleneck
+ * (a home router, a cell) buffers hundreds of milliseconds, so a sender that sends too much sees
+ * its latency grow rather than its packets dropped: the case adaptive rate must handle.
+ */
+const tbfShape = (rateMbit: number) => ['tbf', 'rate', `${rateMbit}mbit`, 'burst', '64kb', 'latency', '400ms'];
+
 /** Two hosts in network namespaces joined by a veth pair, the sender's side shaped by tbf. */
-function makeLink(rateMbit: number): { sender: string; receiver: string; address: string; close(): void } | null {
+function makeLink(rateMbit: number): Link | null {
   if (process.getuid?.() !== 0) return null;
   const tag = `cvb${process.pid % 10000}`;
   const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
@@ -197,7 +213,7 @@ function makeLink(rateMbit: number): { sender: string; receiver: string; address
       ip('-n', ns, 'link', 'set', 'lo', 'up');
       ip('-n', ns, 'link', 'set', dev, 'up');
     }
-    execFileSync('ip', ['netns', 'exec', a, 'tc', 'qdisc', 'add', 'dev', `${tag}va`, 'root', 'tbf', 'rate', `${rateMbit}mbit`, 'burst', '100kb', 'latency', '100ms']);
+    execFileSync('ip', ['netns', 'exec', a, 'tc', 'qdisc', 'add', 'dev', `${tag}va`, 'root', ...tbfShape(rateMbit)]);
   } catch (error) {
     progress(`slow link not available here: ${(error as Error).message.split('\n')[0]}`);
     for (const ns of [a, b]) try { ip('netns', 'delete', ns); } catch { /* not made */ }
@@ -208,7 +224,8 @@ function makeLink(rateMbit: number): { sender: string; receiver: string; address
     for (const ns of [a, b]) ip('netns', 'delete', ns);
   };
   undo.add(close);
-  return { sender: a, receiver: b, address: '10.232.0.1', close };
+  const setRate = (mbit: number) => execFileSync('ip', ['netns', 'exec', a, 'tc', 'qdisc', 'change', 'dev', `${tag}va`, 'root', ...tbfShape(mbit)], { stdio: 'pipe' });
+  return { sender: a, receiver: b, address: '10.232.0.1', setRate, close };
 }
 
 async function startXvfb(): Promise<{ display: string; stop(): void } | null> {
