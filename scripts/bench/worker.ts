@@ -4,9 +4,9 @@
 //     (ADAPT: on (the sender's default) or off: fixed quality, as before adaptive rate existed)
 //   worker.js receiver HOST PORT FRAMES BACKEND WINDOW(window|none) SECONDS [WARM]   prints its figures as JSON
 //   worker.js codec SCENE W H QUALITY FRAMES   cvchat's own encode and decode, one call at a time, as JSON
-//   worker.js viewer HOST PORT SECONDS SAMPLE_DIR SAMPLE_EVERY   records every frame it shows; prints
+//   worker.js viewer HOST PORT SECONDS SAMPLE_DIR SAMPLE_MS   records every frame it shows; prints
 //     {"firstFrameAt":...} at the first, stops SECONDS later (or on SIGTERM) and prints the records as
-//     JSON; every SAMPLE_EVERY-th frame is saved to SAMPLE_DIR for ssim.py (0: none)
+//     JSON; a frame every SAMPLE_MS is saved to SAMPLE_DIR for ssim.py (0: none)
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -145,17 +145,20 @@ interface ShownFrame {
 /** Saved frames for SSIM: JPEG payloads are small; decoded pixels (2.7 MB at 720p) are kept fewer. */
 const MAX_PAYLOAD_SAMPLES = 400;
 const PIXEL_SAMPLES_FEWER_BY = 4;
+const MAX_PIXEL_SAMPLES = MAX_PAYLOAD_SAMPLES / PIXEL_SAMPLES_FEWER_BY;
 
 /**
  * A receiver that records each frame it shows, for the adaptive-rate runs. Its clock starts at the
  * first frame, so that the benchmark can change the link's rate on a schedule from that moment.
  */
-async function viewer(host: string, port: number, seconds: number, sampleDir: string, sampleEvery: number) {
+async function viewer(host: string, port: number, seconds: number, sampleDir: string, sampleMs: number) {
   const shown: ShownFrame[] = [];
   // SSIM is measured on what was received: the payload when the Receiver hands it over, else
   // (a Receiver from before adaptive rate) a copy of the decoded pixels, which are the same picture.
   const samples: Array<{ name: string; bytes: Buffer }> = [];
   let sampleKind: 'payload' | 'pixels' | null = null;
+  // Sampled by time, not by frame count, so that every second has its share whatever the frame rate.
+  let nextSampleAt = 0;
   let firstFrameAt: number | undefined;
   let stopTimer: NodeJS.Timeout | undefined;
   let bytesSoFar = 0;
@@ -176,11 +179,13 @@ async function viewer(host: string, port: number, seconds: number, sampleDir: st
         process.stdout.write(`${JSON.stringify({ firstFrameAt })}\n`);
         stopTimer = setTimeout(() => r.stop(), seconds * 1000);
       }
-      if (sampleEvery <= 0 || seq === null) return;
+      if (sampleMs <= 0 || seq === null || t < nextSampleAt) return;
       sampleKind ??= Buffer.isBuffer(payload) ? 'payload' : 'pixels';
-      if (sampleKind === 'payload' && shown.length % sampleEvery === 0 && samples.length < MAX_PAYLOAD_SAMPLES) {
+      const interval = sampleKind === 'payload' ? sampleMs : sampleMs * PIXEL_SAMPLES_FEWER_BY;
+      nextSampleAt = Math.max(nextSampleAt + interval, t);
+      if (sampleKind === 'payload' && samples.length < MAX_PAYLOAD_SAMPLES) {
         samples.push({ name: `${seq}.jpg`, bytes: Buffer.from(payload as Buffer) }); // a copy: the payload may view a larger chunk
-      } else if (sampleKind === 'pixels' && shown.length % (sampleEvery * PIXEL_SAMPLES_FEWER_BY) === 0 && samples.length < MAX_PAYLOAD_SAMPLES / PIXEL_SAMPLES_FEWER_BY) {
+      } else if (sampleKind === 'pixels' && samples.length < MAX_PIXEL_SAMPLES) {
         samples.push({ name: `${seq}-${d.frame.width}x${d.frame.height}.bgr`, bytes: backend.toPixels(d.frame) });
       }
     },
