@@ -220,6 +220,7 @@ const tbfShape = (rateMbit: number) => ['tbf', 'rate', `${rateMbit}mbit`, 'burst
 
 /** Two hosts in network namespaces joined by a veth pair, the sender's side shaped by tbf. */
 function makeLink(rateMbit: number): Link | null {
+  if (stopping) throw new Error('the run is stopping');
   if (process.getuid?.() !== 0) return null;
   const tag = `cvb${process.pid % 10000}`;
   const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
@@ -303,6 +304,8 @@ async function runScenario(scenario: Scenario, scene: string, dir: string): Prom
     await rx.exited;
     tx.child.kill('SIGTERM');
     await tx.exited;
+    // Stopped early: the viewer ended cleanly, but there is no time left to score its frames.
+    if (stopping) throw new Error('the run is stopping');
     const viewed = lastJson(rx.out()) as { dropped: number; sampleKind: 'payload' | 'pixels' | null; samples: number; shown: ShownFrame[] };
     const sent = lastJson(tx.out()) as { viewerStates: ViewerStateSample[] | null };
     let ssim: Map<number, number> | null = null;
