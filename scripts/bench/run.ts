@@ -2,10 +2,10 @@
 // opencv4nodejs backend and the codec's own limit, on the same frames, in one run; then adaptive rate
 // on shaped links. Writes JSON, a Markdown table and SVG charts to bench-results/, and prints one line
 // per goal. Timing goals live here, never in the tests.
-//   --quick   shorter runs, fewer of them (about 3 minutes in all)
+//   --quick   shorter runs, fewer of them (about 2 minutes on 2 cores)
 //   --only    run only these sections, to iterate on one: resolutions (codec, throughput and latency
-//             at three sizes), memory, adaptive (rate on network namespaces with tbf: needs root);
-//             e.g. `npm run bench -- --quick --only adaptive`
+//             at three sizes), memory, adaptive (rate on network namespaces with tbf: needs root;
+//             about 5 minutes, 85 s with --quick); e.g. `npm run bench -- --quick --only adaptive`
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -288,7 +288,7 @@ async function runScenario(scenario: Scenario, scene: string, dir: string): Prom
     const sampleMs = Math.max(quick ? 200 : 100, Math.ceil((scenario.seconds * 1000) / MAX_SSIM_FRAMES));
     rx = spawnProcess(process.execPath, [worker, 'viewer', link?.address ?? '127.0.0.1', String(port), String(scenario.seconds), sampleDir, String(sampleMs)], env, link?.receiver);
     await waitForLine(rx.out, /"firstFrameAt"/);
-    const firstFrameAt = (JSON.parse(rx.out().split('\n')[0]) as { firstFrameAt: number }).firstFrameAt;
+    const firstFrameAt = (JSON.parse(rx.out().split('\n').find((line) => line.includes('"firstFrameAt"')) as string) as { firstFrameAt: number }).firstFrameAt;
     const rateChanges: Array<{ t: number; mbit: number }> = [];
     for (const step of scenario.schedule.slice(1)) {
       const timer = setTimeout(() => {
