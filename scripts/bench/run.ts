@@ -1,13 +1,34 @@
-// npm run bench [-- --quick]: cvchat against the seed's design, the opencv4nodejs backend and the
-// codec's own limit, on the same frames, in one run. Writes JSON, a Markdown table and an SVG chart
-// to bench-results/, and prints one line per goal. Timing goals live here, never in the tests.
+// npm run bench [-- --quick] [-- --only SECTION[,SECTION]]: cvchat against the seed's design, the
+// opencv4nodejs backend and the codec's own limit, on the same frames, in one run; then adaptive rate
+// on shaped links. Writes JSON, a Markdown table and SVG charts to bench-results/, and prints one line
+// per goal. Timing goals live here, never in the tests.
+//   --quick   shorter runs, fewer of them (about 2 minutes on 2 cores)
+//   --only    run only these sections, to iterate on one: resolutions (codec, throughput and latency
+//             at three sizes), memory, adaptive (rate on network namespaces with tbf: needs root;
+//             about 5 minutes, 85 s with --quick); e.g. `npm run bench -- --quick --only adaptive`
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { wallClock } from '../../lib/base/clock';
+import {
+  adaptiveChartSpec, adaptiveGoals, adaptiveMarkdown, adaptiveScenarios, analyse, frameLog,
+  SOURCE_FPS, SOURCE_HEIGHT, SOURCE_WIDTH,
+  type AdaptiveResults, type Goal, type Scenario, type ScenarioRecords, type ScenarioResult, type ShownFrame, type ViewerStateSample,
+} from './adaptive';
+
 const root = path.resolve(__dirname, '..', '..', '..');
 const quick = process.argv.includes('--quick');
+const SECTIONS = ['resolutions', 'memory', 'adaptive'];
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt < 0 ? null : (process.argv[onlyAt + 1] ?? '').split(',').filter(Boolean);
+const unknownSections = only?.filter((name) => !SECTIONS.includes(name)) ?? [];
+if (only && (only.length === 0 || unknownSections.length > 0)) {
+  process.stderr.write(`--only takes sections among ${SECTIONS.join(', ')}, separated by commas${unknownSections.length ? `, not '${unknownSections.join(',')}'` : ''}\n`);
+  process.exit(2);
+}
+const runs = (section: string) => only === null || only.includes(section);
 const python = '/usr/bin/python3';
 const worker = path.join(root, 'dist', 'scripts', 'bench', 'worker.js');
 const benchFile = (name: string) => path.join(root, 'scripts', 'bench', name);
@@ -113,13 +134,16 @@ interface RunSpec {
   link?: { sender: string; receiver: string; address: string };
   /** Memory runs: measure from this many frames on, after warm-up. */
   warmFrames?: number;
+  /** Adaptive rate on or off; unset: the sender's default. */
+  adapt?: boolean;
 }
 
 async function runCvchat(spec: RunSpec, backend: 'native' | 'opencv4nodejs', display?: string): Promise<RunResult> {
   const port = nextPort();
   const env = { DISPLAY: display ?? '', QT_QPA_PLATFORM: '', CVCHAT_OPENCV4NODEJS_DIR: process.env.CVCHAT_OPENCV4NODEJS_DIR ?? path.join(root, '.opencv4nodejs') };
   const warm = String(spec.warmFrames ?? 0);
-  const tx = spawnProcess(process.execPath, [worker, 'sender', spec.scene, String(spec.width), String(spec.height), String(port), String(spec.fps), backend, warm], env, spec.link?.sender);
+  const adapt = spec.adapt === undefined ? [] : [spec.adapt ? 'on' : 'off'];
+  const tx = spawnProcess(process.execPath, [worker, 'sender', spec.scene, String(spec.width), String(spec.height), String(port), String(spec.fps), backend, warm, ...adapt], env, spec.link?.sender);
   await waitForLine(tx.out, /"ready"/);
   const rx = spawnProcess(process.execPath, [worker, 'receiver', spec.link?.address ?? '127.0.0.1', String(port), String(spec.frames), backend, display ? 'window' : 'none', String(spec.seconds ?? 0), warm], env, spec.link?.receiver);
   await rx.exited;
@@ -178,8 +202,25 @@ function makeScene(dir: string, width: number, height: number): string {
   return file;
 }
 
+interface Link {
+  sender: string;
+  receiver: string;
+  address: string;
+  /** Changes the rate from now on; packets already queued keep their place. */
+  setRate(rateMbit: number): void;
+  close(): void;
+}
+
+/**
+ * tbf's settings: a 64 KB bucket, and up to 400 ms of queue before it drops. A real bottleneck
+ * (a home router, a cell) buffers hundreds of milliseconds, so a sender that sends too much sees
+ * its latency grow rather than its packets dropped: the case adaptive rate must handle.
+ */
+const tbfShape = (rateMbit: number) => ['tbf', 'rate', `${rateMbit}mbit`, 'burst', '64kb', 'latency', '400ms'];
+
 /** Two hosts in network namespaces joined by a veth pair, the sender's side shaped by tbf. */
-function makeLink(rateMbit: number): { sender: string; receiver: string; address: string; close(): void } | null {
+function makeLink(rateMbit: number): Link | null {
+  if (stopping) throw new Error('the run is stopping');
   if (process.getuid?.() !== 0) return null;
   const tag = `cvb${process.pid % 10000}`;
   const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
@@ -197,7 +238,7 @@ function makeLink(rateMbit: number): { sender: string; receiver: string; address
       ip('-n', ns, 'link', 'set', 'lo', 'up');
       ip('-n', ns, 'link', 'set', dev, 'up');
     }
-    execFileSync('ip', ['netns', 'exec', a, 'tc', 'qdisc', 'add', 'dev', `${tag}va`, 'root', 'tbf', 'rate', `${rateMbit}mbit`, 'burst', '100kb', 'latency', '100ms']);
+    execFileSync('ip', ['netns', 'exec', a, 'tc', 'qdisc', 'add', 'dev', `${tag}va`, 'root', ...tbfShape(rateMbit)]);
   } catch (error) {
     progress(`slow link not available here: ${(error as Error).message.split('\n')[0]}`);
     for (const ns of [a, b]) try { ip('netns', 'delete', ns); } catch { /* not made */ }
@@ -208,7 +249,8 @@ function makeLink(rateMbit: number): { sender: string; receiver: string; address
     for (const ns of [a, b]) ip('netns', 'delete', ns);
   };
   undo.add(close);
-  return { sender: a, receiver: b, address: '10.232.0.1', close };
+  const setRate = (mbit: number) => execFileSync('ip', ['netns', 'exec', a, 'tc', 'qdisc', 'change', 'dev', `${tag}va`, 'root', ...tbfShape(mbit)], { stdio: 'pipe' });
+  return { sender: a, receiver: b, address: '10.232.0.1', setRate, close };
 }
 
 async function startXvfb(): Promise<{ display: string; stop(): void } | null> {
@@ -223,6 +265,65 @@ async function startXvfb(): Promise<{ display: string; stop(): void } | null> {
   });
 }
 
+/** At most this many frames of a run are scored for SSIM: each takes ~35 ms of CPU. */
+const MAX_SSIM_FRAMES = 400;
+
+/**
+ * One adaptive-rate scenario: a sender and a recording viewer (worker.ts) over a link whose rate
+ * follows the scenario's schedule from the first frame shown, then SSIM of the frames it saved.
+ */
+async function runScenario(scenario: Scenario, scene: string, dir: string): Promise<{ result: ScenarioResult; frames: ReturnType<typeof frameLog> } | string> {
+  const link = scenario.schedule.length > 0 ? makeLink(scenario.schedule[0].mbit) : null;
+  if (scenario.schedule.length > 0 && !link) return 'not measured: needs root and network namespaces with tbf';
+  const sampleDir = fs.mkdtempSync(path.join(dir, `${scenario.name}-`));
+  const rateTimers: NodeJS.Timeout[] = [];
+  let tx: ReturnType<typeof spawnProcess> | undefined;
+  let rx: ReturnType<typeof spawnProcess> | undefined;
+  try {
+    const port = nextPort();
+    const env = { DISPLAY: '' };
+    tx = spawnProcess(process.execPath, [worker, 'sender', scene, String(SOURCE_WIDTH), String(SOURCE_HEIGHT), String(port), String(SOURCE_FPS), 'native', '0', scenario.adapt ? 'on' : 'off'], env, link?.sender);
+    await waitForLine(tx.out, /"ready"/);
+    // A frame every 100 ms (every third at 30 fps), fewer in a quick run, and in a long run spread over all of it.
+    const sampleMs = Math.max(quick ? 200 : 100, Math.ceil((scenario.seconds * 1000) / MAX_SSIM_FRAMES));
+    rx = spawnProcess(process.execPath, [worker, 'viewer', link?.address ?? '127.0.0.1', String(port), String(scenario.seconds), sampleDir, String(sampleMs)], env, link?.receiver);
+    await waitForLine(rx.out, /"firstFrameAt"/);
+    const firstFrameAt = (JSON.parse(rx.out().split('\n').find((line) => line.includes('"firstFrameAt"')) as string) as { firstFrameAt: number }).firstFrameAt;
+    const rateChanges: Array<{ t: number; mbit: number }> = [];
+    for (const step of scenario.schedule.slice(1)) {
+      const timer = setTimeout(() => {
+        try {
+          link?.setRate(step.mbit);
+          rateChanges.push({ t: wallClock(), mbit: step.mbit });
+        } catch (error) {
+          if (!stopping) progress(`${scenario.label}: could not change the rate to ${step.mbit} Mbit/s: ${(error as Error).message.split('\n')[0]}`);
+        }
+      }, firstFrameAt + step.at * 1000 - wallClock());
+      rateTimers.push(timer);
+    }
+    await rx.exited;
+    tx.child.kill('SIGTERM');
+    await tx.exited;
+    // Stopped early: the viewer ended cleanly, but there is no time left to score its frames.
+    if (stopping) throw new Error('the run is stopping');
+    const viewed = lastJson(rx.out()) as { dropped: number; sampleKind: 'payload' | 'pixels' | null; samples: number; shown: ShownFrame[] };
+    const sent = lastJson(tx.out()) as { viewerStates: ViewerStateSample[] | null };
+    let ssim: Map<number, number> | null = null;
+    if (viewed.samples > 0) {
+      const scored = lastJson(execFileSync(python, [benchFile('ssim.py'), scene, String(SOURCE_WIDTH), String(SOURCE_HEIGHT), sampleDir]).toString()) as { ssim: Record<string, number | null> };
+      ssim = new Map(Object.entries(scored.ssim).flatMap(([seq, value]) => (value === null ? [] : [[Number(seq), value] as [number, number]])));
+    }
+    const records: ScenarioRecords = { firstFrameAt, shown: viewed.shown, viewerStates: sent.viewerStates, rateChanges, ssim, ssimFrom: viewed.sampleKind, dropped: viewed.dropped };
+    return { result: analyse(scenario, records), frames: frameLog(records) };
+  } finally {
+    for (const timer of rateTimers) clearTimeout(timer);
+    // A run that failed part-way leaves neither process behind.
+    for (const p of [rx, tx]) if (p && p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    link?.close();
+    fs.rmSync(sampleDir, { recursive: true, force: true });
+  }
+}
+
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? Math.round((a / b) * 100) / 100 : null);
 
 async function main() {
@@ -234,13 +335,14 @@ async function main() {
   const dropResults = () => fs.rmSync(outDir, { recursive: true, force: true });
   undo.add(dropResults);
   const o4nInstalled = fs.existsSync(path.join(process.env.CVCHAT_OPENCV4NODEJS_DIR ?? path.join(root, '.opencv4nodejs'), 'node_modules', '@u4', 'opencv4nodejs'));
-  const xvfb = await startXvfb();
-  const codecTool = buildCodecLimit(dir);
-  const n = quick ? { cvchat: 120, seed: [20, 10, 6], latency: 60, memory: 2000, linkSeconds: 6 } : { cvchat: 600, seed: [60, 30, 20], latency: 300, memory: 10_000, linkSeconds: 20 };
-  const results: Record<string, unknown> = { quick, date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, quality: QUALITY, resolutions: {} as Record<string, unknown> };
+  // seedLinkSeconds 0: a quick run leaves out the seed on slow links (a 2.7 MB frame takes seconds).
+  const n = quick ? { cvchat: 120, seed: [20, 10, 6], latency: 60, memory: 2000, seedLinkSeconds: 0 } : { cvchat: 600, seed: [60, 30, 20], latency: 300, memory: 10_000, seedLinkSeconds: 10 };
+  const results: Record<string, unknown> = { quick, only, date: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version }, quality: QUALITY, resolutions: {} as Record<string, unknown> };
   const resolutions = results.resolutions as Record<string, Record<string, unknown>>;
+  const xvfb = runs('resolutions') ? await startXvfb() : null;
+  const codecTool = runs('resolutions') ? buildCodecLimit(dir) : '';
 
-  for (const [index, [width, height]] of RESOLUTIONS.entries()) {
+  for (const [index, [width, height]] of (runs('resolutions') ? RESOLUTIONS : []).entries()) {
     const name = `${width}x${height}`;
     const scene = makeScene(dir, width, height);
     const r: Record<string, unknown> = {};
@@ -272,77 +374,119 @@ async function main() {
   // Memory: RSS after a warm-up of WARM frames (allocators and V8 size themselves first), then
   // its growth over the next n.memory frames.
   const WARM = quick ? 500 : 2000;
-  progress(`memory: cvchat over ${n.memory} frames at 640x480, after ${WARM} frames of warm-up`);
-  const memoryScene = makeScene(dir, 640, 480);
-  const memorySpec = { scene: memoryScene, width: 640, height: 480, fps: 0, frames: n.memory + WARM, warmFrames: WARM };
-  results.memory = {
-    native: await runCvchat(memorySpec, 'native'),
-    ...(o4nInstalled ? { opencv4nodejs: await runCvchat(memorySpec, 'opencv4nodejs') } : {}),
-  };
-
-  const links: Record<string, unknown> = {};
-  for (const rate of [20, 5]) {
-    const link = makeLink(rate);
-    if (!link) {
-      links[`${rate}mbit`] = 'not measured: needs root and network namespaces with tbf';
-      continue;
-    }
-    try {
-      const scene = makeScene(dir, 1280, 720);
-      progress(`slow link ${rate} Mbit/s: cvchat at 720p, 30 fps, ${n.linkSeconds} s`);
-      const cvchat = await runCvchat({ scene, width: 1280, height: 720, fps: 30, frames: 30 * n.linkSeconds, seconds: n.linkSeconds, link }, 'native');
-      progress(`slow link ${rate} Mbit/s: the seed at 720p, 30 fps, ${n.linkSeconds} s`);
-      const seed = await runSeed({ scene, width: 1280, height: 720, fps: 30, frames: 30 * n.linkSeconds, seconds: n.linkSeconds, link });
-      links[`${rate}mbit`] = { cvchat, seed };
-    } finally {
-      link.close();
-    }
+  if (runs('memory')) {
+    progress(`memory: cvchat over ${n.memory} frames at 640x480, after ${WARM} frames of warm-up`);
+    const memoryScene = makeScene(dir, 640, 480);
+    const memorySpec = { scene: memoryScene, width: 640, height: 480, fps: 0, frames: n.memory + WARM, warmFrames: WARM };
+    results.memory = {
+      native: await runCvchat(memorySpec, 'native'),
+      ...(o4nInstalled ? { opencv4nodejs: await runCvchat(memorySpec, 'opencv4nodejs') } : {}),
+    };
   }
-  results.slowLink = links;
+
+  // Adaptive rate on real links: the scenarios over shaped links (and loopback), then, in a full
+  // run, unpaced throughput on loopback with adaptation on and off, and the seed on the links.
+  let adaptive: AdaptiveResults | null = null;
+  const frameLogs: Record<string, ReturnType<typeof frameLog>> = {};
+  let loopbackFps: { adaptive: number | null; fixed: number | null } | null = null;
+  if (runs('adaptive')) {
+    adaptive = {};
+    const scene = makeScene(dir, SOURCE_WIDTH, SOURCE_HEIGHT);
+    for (const scenario of adaptiveScenarios(quick)) {
+      progress(`adaptive rate: ${scenario.label}, ${scenario.seconds} s`);
+      const run = await runScenario(scenario, scene, dir);
+      if (typeof run === 'string') adaptive[scenario.name] = run;
+      else {
+        adaptive[scenario.name] = run.result;
+        frameLogs[scenario.name] = run.frames;
+      }
+    }
+    if (!quick) {
+      const unpaced = { scene, width: SOURCE_WIDTH, height: SOURCE_HEIGHT, fps: 0, frames: n.cvchat };
+      progress(`adaptive rate: loopback ${SOURCE_WIDTH}x${SOURCE_HEIGHT} unpaced, ${n.cvchat} frames, adaptive and fixed q${QUALITY}`);
+      const loopback = { adaptive: await runCvchat({ ...unpaced, adapt: true }, 'native'), fixed: await runCvchat({ ...unpaced, adapt: false }, 'native') };
+      results.adaptiveLoopbackUnpaced = loopback;
+      loopbackFps = { adaptive: loopback.adaptive.fps, fixed: loopback.fixed.fps };
+      // The seed sends 2.7 MB a frame: a few frames show how it fares, so its runs are short.
+      const seedOnLinks: Record<string, RunResult | string> = {};
+      for (const rate of [20, 5]) {
+        const link = makeLink(rate);
+        if (!link) {
+          seedOnLinks[`${rate}mbit`] = 'not measured: needs root and network namespaces with tbf';
+          continue;
+        }
+        try {
+          progress(`adaptive rate: the seed on steady ${rate} Mbit/s, ${n.seedLinkSeconds} s`);
+          seedOnLinks[`${rate}mbit`] = await runSeed({ scene, width: SOURCE_WIDTH, height: SOURCE_HEIGHT, fps: SOURCE_FPS, frames: SOURCE_FPS * n.seedLinkSeconds, seconds: n.seedLinkSeconds, link });
+        } finally {
+          link.close();
+        }
+      }
+      results.seedOnLinks = seedOnLinks;
+    }
+    results.adaptive = adaptive;
+  }
   xvfb?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 
   // Goals, as ratios from this run.
   const res = (name: string) => resolutions[name] as Record<string, RunResult & { limitFps?: number }>;
   const codecFps = (name: string) => (res(name).codec as unknown as { limitFps: number }).limitFps;
-  const goals: Array<{ goal: string; value: number | null; target: string; met: boolean | null }> = [];
-  const goal = (text: string, value: number | null, target: number, atMost = false) =>
-    goals.push({ goal: text, value, target: `${atMost ? '<=' : '>='} ${target}`, met: value === null ? null : atMost ? value <= target : value >= target });
-  for (const name of ['1280x720', '1920x1080']) goal(`throughput ${name} / codec limit`, ratio(res(name).cvchat.fps, codecFps(name)), 0.8);
-  goal('throughput 1280x720 / seed', ratio(res('1280x720').cvchat.fps, res('1280x720').seed.fps), 5);
-  goal('throughput 1920x1080 / seed', ratio(res('1920x1080').cvchat.fps, res('1920x1080').seed.fps), 8);
-  if (o4nInstalled) {
-    goal('throughput 1280x720 / opencv4nodejs as documented', ratio(res('1280x720').cvchat.fps, res('1280x720').opencv4nodejsDocumented.fps), 1.2);
-    goal('throughput 1920x1080 / opencv4nodejs as documented', ratio(res('1920x1080').cvchat.fps, res('1920x1080').opencv4nodejsDocumented.fps), 1.2);
-    const mem = results.memory as Record<string, RunResult>;
-    goal('receiver RSS, opencv4nodejs / cvchat (>1: cvchat uses less)', ratio(mem.opencv4nodejs.receiverRssMb, mem.native.receiverRssMb), 1);
+  const goals: Goal[] = [];
+  // nullMeans 'never': no value because it did not happen (a step that never settled) is a miss.
+  const goal = (text: string, value: number | null, target: number, atMost = false, nullMeans: 'not measured' | 'never' = 'not measured') =>
+    goals.push({
+      goal: text, value, target: `${atMost ? '<=' : '>='} ${target}`,
+      met: value === null ? (nullMeans === 'never' ? false : null) : atMost ? value <= target : value >= target,
+      ...(value === null && nullMeans === 'never' ? { valueText: 'never' } : {}),
+    });
+  if (runs('resolutions')) {
+    for (const name of ['1280x720', '1920x1080']) goal(`throughput ${name} / codec limit`, ratio(res(name).cvchat.fps, codecFps(name)), 0.8);
+    goal('throughput 1280x720 / seed', ratio(res('1280x720').cvchat.fps, res('1280x720').seed.fps), 5);
+    goal('throughput 1920x1080 / seed', ratio(res('1920x1080').cvchat.fps, res('1920x1080').seed.fps), 8);
+    if (o4nInstalled) {
+      goal('throughput 1280x720 / opencv4nodejs as documented', ratio(res('1280x720').cvchat.fps, res('1280x720').opencv4nodejsDocumented.fps), 1.2);
+      goal('throughput 1920x1080 / opencv4nodejs as documented', ratio(res('1920x1080').cvchat.fps, res('1920x1080').opencv4nodejsDocumented.fps), 1.2);
+    }
+    goal('latency p50 ms, 1280x720 at 30 fps, loopback', res('1280x720').cvchatPaced.latencyP50, 15, true);
   }
-  goal('latency p50 ms, 1280x720 at 30 fps, loopback', res('1280x720').cvchatPaced.latencyP50, 15, true);
-  const link20 = links['20mbit'] as { cvchat: RunResult } | string;
-  if (typeof link20 !== 'string') {
-    goal('fps delivered on 20 Mbit/s at 720p', link20.cvchat.fps, 20);
-    goal('latency p99 ms on 20 Mbit/s at 720p', link20.cvchat.latencyP99, 200, true);
+  if (runs('memory')) {
+    const memory = results.memory as Record<string, RunResult>;
+    if (o4nInstalled) goal('receiver RSS, opencv4nodejs / cvchat (>1: cvchat uses less)', ratio(memory.opencv4nodejs.receiverRssMb, memory.native.receiverRssMb), 1);
+    const mem = memory.native;
+    const growth = Math.max((mem.senderRssMb ?? 0) - (mem.senderRssMbAtStart ?? 0), (mem.receiverRssMb ?? 0) - (mem.receiverRssMbAtStart ?? 0));
+    goal(`RSS growth MB over ${n.memory} frames (worse side)`, round(growth), 20, true);
   }
-  const mem = (results.memory as Record<string, RunResult>).native;
-  const growth = Math.max((mem.senderRssMb ?? 0) - (mem.senderRssMbAtStart ?? 0), (mem.receiverRssMb ?? 0) - (mem.receiverRssMbAtStart ?? 0));
-  goal(`RSS growth MB over ${n.memory} frames (worse side)`, round(growth), 20, true);
+  if (adaptive) adaptiveGoals(adaptive, loopbackFps, goal);
   results.goals = goals;
 
+  const written = ['results.json', 'results.md'];
   fs.writeFileSync(path.join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   fs.writeFileSync(path.join(outDir, 'results.md'), markdown(results, goals));
-  fs.writeFileSync(path.join(outDir, 'throughput.svg'), await chart(resolutions));
+  if (Object.keys(resolutions).length > 0) {
+    fs.writeFileSync(path.join(outDir, 'throughput.svg'), await render(throughputChartSpec(resolutions)));
+    written.push('throughput.svg');
+  }
+  if (adaptive) {
+    fs.writeFileSync(path.join(outDir, 'adaptive.svg'), await render(adaptiveChartSpec(adaptive)));
+    // Every frame of every scenario, for looking closer at one (not summarised anywhere else).
+    fs.writeFileSync(path.join(outDir, 'adaptive-frames.json'), `${JSON.stringify(frameLogs)}\n`);
+    written.push('adaptive.svg', 'adaptive-frames.json');
+  }
   undo.delete(dropResults);
-  for (const g of goals) process.stdout.write(`${g.met === null ? 'N/A ' : g.met ? 'MET ' : 'MISS'}  ${g.goal}: ${g.value ?? '-'} (goal ${g.target})\n`);
-  process.stdout.write(`results: ${path.relative(root, outDir)}/ (results.json, results.md, throughput.svg), ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
+  for (const g of goals) process.stdout.write(`${g.met === null ? 'N/A ' : g.met ? 'MET ' : 'MISS'}  ${g.goal}: ${g.valueText ?? g.value ?? '-'} (goal ${g.target})\n`);
+  process.stdout.write(`results: ${path.relative(root, outDir)}/ (${written.join(', ')}), ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
 }
 
-function markdown(results: Record<string, unknown>, goals: Array<{ goal: string; value: number | null; target: string; met: boolean | null }>): string {
+function markdown(results: Record<string, unknown>, goals: Goal[]): string {
   const resolutions = results.resolutions as Record<string, Record<string, RunResult & { limitFps: number; encodeMs: number; decodeMs: number }>>;
   const fmt = (v: unknown) => (v === null || v === undefined ? '-' : String(v));
-  const lines = [`# cvchat benchmark${results.quick ? ' (quick)' : ''}`, '', `${(results.machine as { cpus: number }).cpus} cores, ${(results.machine as { model: string }).model}, Node ${(results.machine as { node: string }).node}; JPEG quality ${results.quality}; ${results.date}`, '',
+  const sections = results.only ? ` (only ${(results.only as string[]).join(', ')})` : '';
+  const lines = [`# cvchat benchmark${results.quick ? ' (quick)' : ''}${sections}`, '', `${(results.machine as { cpus: number }).cpus} cores, ${(results.machine as { model: string }).model}, Node ${(results.machine as { node: string }).node}; JPEG quality ${results.quality}; ${results.date}`, ''];
+  if (Object.keys(resolutions).length > 0) lines.push(
     'cvchat runs encrypted (TLS 1.2, its default); the seed and the documented opencv4nodejs loop run on the plain wire. The codec limit is OpenCV\'s imencode and imdecode, called from C++ on one thread each. cvchat calls libjpeg-turbo directly (the same bytes and pixels, about twice as fast to decode; its own row shows its times) and decodes two frames at once, so it can pass that limit.', '',
     '| resolution | system | fps (unpaced) | x codec limit | sender CPU ms/frame | receiver CPU ms/frame | bytes/frame | p50 / p99 latency at 30 fps (ms) | time to first frame (ms) |',
-    '|---|---|---|---|---|---|---|---|---|'];
+    '|---|---|---|---|---|---|---|---|---|');
   for (const [name, r] of Object.entries(resolutions)) {
     const codec = r.codec as unknown as { limitFps: number; encodeMs: number; decodeMs: number; bytesPerFrame: number };
     lines.push(`| ${name} | codec limit (encode ${codec.encodeMs.toFixed(1)} ms, decode ${codec.decodeMs.toFixed(1)} ms) | ${codec.limitFps.toFixed(1)} | 1 | ${codec.encodeMs.toFixed(2)} | ${codec.decodeMs.toFixed(2)} | ${Math.round(codec.bytesPerFrame)} | - | - |`);
@@ -358,30 +502,39 @@ function markdown(results: Record<string, unknown>, goals: Array<{ goal: string;
     row('opencv4nodejs as documented (unencrypted)', r.opencv4nodejsDocumented);
     row('seed (pickle)', r.seed, r.seedPaced);
   }
-  lines.push('', '## Memory (640x480, unpaced; RSS after warm-up -> at the end)', '', '| backend | frames | sender RSS start -> end (MB) | receiver RSS start -> end (MB) |', '|---|---|---|---|');
-  for (const [name, m] of Object.entries(results.memory as Record<string, RunResult>)) {
-    lines.push(`| ${name} | ${m.frames} | ${fmt(m.senderRssMbAtStart)} -> ${fmt(m.senderRssMb)} | ${fmt(m.receiverRssMbAtStart)} -> ${fmt(m.receiverRssMb)} |`);
-  }
-  lines.push('', '## Slow link (720p, paced at 30 fps, network namespaces with tbf)', '', '| link | system | fps delivered | latency p50 / p99 (ms) | p50 first half -> second half (ms) |', '|---|---|---|---|---|');
-  for (const [name, l] of Object.entries(results.slowLink as Record<string, { cvchat: RunResult; seed: RunResult } | string>)) {
-    if (typeof l === 'string') {
-      lines.push(`| ${name} | ${l} | | | |`);
-      continue;
+  if (results.memory) {
+    lines.push('', '## Memory (640x480, unpaced; RSS after warm-up -> at the end)', '', '| backend | frames | sender RSS start -> end (MB) | receiver RSS start -> end (MB) |', '|---|---|---|---|');
+    for (const [name, m] of Object.entries(results.memory as Record<string, RunResult>)) {
+      lines.push(`| ${name} | ${m.frames} | ${fmt(m.senderRssMbAtStart)} -> ${fmt(m.senderRssMb)} | ${fmt(m.receiverRssMbAtStart)} -> ${fmt(m.receiverRssMb)} |`);
     }
-    for (const [system, x] of [['cvchat', l.cvchat], ['seed', l.seed]] as const) {
-      lines.push(`| ${name} | ${system} | ${fmt(x.fps)} | ${fmt(x.latencyP50)} / ${fmt(x.latencyP99)} | ${fmt(x.latencyP50FirstHalf)} -> ${fmt(x.latencyP50SecondHalf)} |`);
+  }
+  if (results.adaptive) {
+    lines.push('', ...adaptiveMarkdown(results.adaptive as AdaptiveResults));
+    const loopback = results.adaptiveLoopbackUnpaced as { adaptive: RunResult; fixed: RunResult } | undefined;
+    if (loopback) {
+      lines.push('', `Loopback, ${SOURCE_WIDTH}x${SOURCE_HEIGHT} unpaced: adaptive ${fmt(loopback.adaptive.fps)} fps, fixed q${results.quality} ${fmt(loopback.fixed.fps)} fps.`);
+    }
+    const seed = results.seedOnLinks as Record<string, RunResult | string> | undefined;
+    if (seed) {
+      lines.push('', "The seed's scripts on the same links (pickled frames of 2.7 MB, so few of them):", '', '| link | fps | latency p50 / p99 (ms) | frames |', '|---|---|---|---|');
+      for (const [name, x] of Object.entries(seed)) lines.push(typeof x === 'string' ? `| ${name} | ${x} | | |` : `| ${name} | ${fmt(x.fps)} | ${fmt(x.latencyP50)} / ${fmt(x.latencyP99)} | ${x.frames} |`);
     }
   }
   lines.push('', '## Goals', '', '| goal | value | target | |', '|---|---|---|---|');
-  for (const g of goals) lines.push(`| ${g.goal} | ${fmt(g.value)} | ${g.target} | ${g.met === null ? 'n/a' : g.met ? 'met' : 'missed'} |`);
+  for (const g of goals) lines.push(`| ${g.goal} | ${g.valueText ?? fmt(g.value)} | ${g.target} | ${g.met === null ? 'n/a' : g.met ? 'met' : 'missed'} |`);
   return `${lines.join('\n')}\n`;
 }
 
-async function chart(resolutions: Record<string, Record<string, unknown>>): Promise<string> {
+/** A vega-lite spec drawn to SVG. */
+async function render(vegaLiteSpec: object): Promise<string> {
   // vega is ESM-only; this file is CommonJS, so load it with a real dynamic import.
   const load = new Function('name', 'return import(name)') as (name: string) => Promise<any>;
   const vega = await load('vega');
   const vegaLite = await load('vega-lite');
+  return new vega.View(vega.parse(vegaLite.compile(vegaLiteSpec).spec), { renderer: 'none' }).toSVG();
+}
+
+function throughputChartSpec(resolutions: Record<string, Record<string, unknown>>): object {
   const values: Array<{ resolution: string; system: string; fps: number }> = [];
   for (const [name, r] of Object.entries(resolutions)) {
     values.push({ resolution: name, system: 'codec limit (OpenCV)', fps: (r.codec as { limitFps: number }).limitFps });
@@ -391,7 +544,7 @@ async function chart(resolutions: Record<string, Record<string, unknown>>): Prom
       if (x?.fps) values.push({ resolution: name, system: label, fps: x.fps });
     }
   }
-  const spec = vegaLite.compile({
+  return {
     title: 'Throughput, frames per second (unpaced, same frames)',
     width: 520, height: 260, data: { values },
     mark: 'bar',
@@ -401,8 +554,7 @@ async function chart(resolutions: Record<string, Record<string, unknown>>): Prom
       y: { field: 'fps', type: 'quantitative', title: 'fps' },
       color: { field: 'system', type: 'nominal', legend: { labelLimit: 300 } },
     },
-  }).spec;
-  return new vega.View(vega.parse(spec), { renderer: 'none' }).toSVG();
+  };
 }
 
 main().catch((error) => {
