@@ -17,7 +17,7 @@ import { frameHead, readFrameMeta, META_SEGMENT_BYTES, type FrameMeta } from '..
 import { HEADER_BYTES } from '../lib/wire/framing';
 
 const HD = { width: 1280, height: 720 };
-const estimate = (bps: number): RateEstimate => ({ bps, deliveredBps: null, sentBps: bps, rttMs: 20, queueMs: 0, state: 'increase' });
+const estimate = (bps: number): RateEstimate => ({ bps, deliveredBps: null, linkBps: null, sentBps: bps, rttMs: 20, queueMs: 0, state: 'increase' });
 const offer = (now: number): FrameOffer => ({ size: HD, intervalMs: 1000 / 30, now });
 
 describe('operating points', () => {

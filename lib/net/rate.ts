@@ -22,6 +22,8 @@ export interface RateEstimate {
   bps: number;
   /** What the receiver saw arriving over the last half second, bits per second; null when unknown. */
   deliveredBps: number | null;
+  /** The link's rate the last time the queue grew: what arrived while frames queued. */
+  linkBps: number | null;
   /** What was handed to the socket over the last second, bits per second. */
   sentBps: number;
   /** The smallest round trip seen lately (the receiver's decode time taken out), ms. */
@@ -65,6 +67,10 @@ const GROWTH_OVERUSE_MS = 8;
 const MIN_QUEUE_MS = 12;
 /** A queue this long is too long even if it is not growing. */
 const STANDING_QUEUE_MS = 50;
+/** A frame whose first byte waited this long had the link busy before it. */
+const QUEUED_MS = 3;
+/** After a decrease, the next waits at most this long for the queue to drain, ms. */
+const MAX_DRAIN_WAIT_MS = 1000;
 /** After a decrease, wait for the queue to drain below this before rising again. */
 const DRAINED_QUEUE_MS = 10;
 /** The base delay and the smallest round trip are the minimum over this long, ms. */
@@ -84,7 +90,8 @@ export class RateEstimator {
   private bps: number | null = null;
   private state: RateState = 'start';
   private lastUpdate = 0;
-  private lastDecrease = -Infinity;
+  /** Frames sent before this (ms) met the queue that the last decrease was about. */
+  private decreaseSettlesAt = -Infinity;
   /** The delivered rate when the queue last grew: the link's rate then. */
   private overusedAt: number | null = null;
   private latest: RateEstimate | null = null;
@@ -122,6 +129,7 @@ export class RateEstimator {
     for (const s of this.samples) baseDelay = Math.min(baseDelay, s.delay);
     const queueMs = sample.delay - baseDelay;
     const deliveredBps = this.delivered(sample.lastByteAt);
+    const queuedBps = this.queuedRate(baseDelay);
     const sentBps = this.sentRate(now);
     let rttMs = Infinity;
     for (const r of this.rtts) rttMs = Math.min(rttMs, r.rttMs);
@@ -139,13 +147,18 @@ export class RateEstimator {
     const overused = queueMs > STANDING_QUEUE_MS || (growth !== null && growth > GROWTH_OVERUSE_MS && queueMs > MIN_QUEUE_MS);
     const appLimited = sentBps < APP_LIMITED * this.bps;
     if (overused) {
-      // Once per round trip at most: the queue measured now may have been built before the last decrease.
-      if (now - this.lastDecrease > Math.max(100, rttMs)) {
-        // A queue that grows means the link, not the sender, set the pace: what arrived is its rate.
-        const linkBps = deliveredBps !== null && deliveredBps < this.bps ? deliveredBps : this.bps;
+      // Only frames sent once the queue seen at the last decrease has had time to drain say
+      // whether that decrease was enough: the ones before meet a queue built at the old rate.
+      if (timing.sentAt > this.decreaseSettlesAt) {
+        // A queue that grows means the link, not the sender, set the pace: what arrived while
+        // frames queued is its rate. (Over the whole window, the link also idled between frames
+        // sent below its rate, and what arrived would understate it.)
+        const arrived = queuedBps ?? deliveredBps;
+        const linkBps = arrived !== null && arrived < this.bps ? arrived : this.bps;
         this.bps = DECREASE_FACTOR * linkBps;
         this.overusedAt = linkBps;
-        this.lastDecrease = now;
+        // At 0.85x the link's rate, a queue of Q ms drains in Q / 0.15 ms.
+        this.decreaseSettlesAt = now + Math.min(MAX_DRAIN_WAIT_MS, queueMs / (1 - DECREASE_FACTOR)) + Math.max(100, rttMs);
       }
       this.state = 'decrease';
     } else if (this.state === 'decrease' || this.state === 'hold') {
@@ -157,7 +170,7 @@ export class RateEstimator {
       this.bps *= perSecond ** elapsed;
     }
     this.bps = Math.min(this.maxBps, Math.max(this.minBps, this.bps));
-    this.latest = { bps: this.bps, deliveredBps, sentBps, rttMs: Number.isFinite(rttMs) ? rttMs : null, queueMs, state: this.state };
+    this.latest = { bps: this.bps, deliveredBps, linkBps: this.overusedAt, sentBps, rttMs: Number.isFinite(rttMs) ? rttMs : null, queueMs, state: this.state };
   }
 
   /** Bits per second that arrived over the last trend window, by the receiver's clock. */
@@ -172,6 +185,28 @@ export class RateEstimator {
     }
     const span = newestLastByte - from;
     return span >= 20 ? (bytes * 8 * 1000) / span : null;
+  }
+
+  /**
+   * Bits per second that arrived while the link was busy: from the first byte of the oldest frame
+   * of the latest run of frames that queued (first-byte delay above the base) to the newest's last
+   * byte. Null with fewer than two such frames.
+   */
+  private queuedRate(baseDelay: number): number | null {
+    let bytes = 0;
+    let count = 0;
+    let from = 0;
+    const newest = this.samples[this.samples.length - 1];
+    for (let i = this.samples.length - 1; i >= 0; i--) {
+      const s = this.samples[i];
+      if (s.delay - baseDelay < QUEUED_MS || s.lastByteAt < newest.lastByteAt - TREND_WINDOW_MS) break;
+      bytes += s.bytes;
+      count++;
+      from = s.firstByteAt;
+    }
+    const span = newest.lastByteAt - from;
+    // The oldest frame's bytes arrived within the span too: it started it.
+    return count >= 2 && span > 0 ? (bytes * 8 * 1000) / span : null;
   }
 
   private sentRate(now: number): number {

@@ -17,6 +17,8 @@ export interface Scenario {
   label: string;
   /** False: the fixed-quality stream, as before adaptive rate (the "before"). */
   adapt: boolean;
+  /** Unsent bytes the kernel may keep (TCP_NOTSENT_LOWAT); 0: the kernel's default; absent: cvchat's. */
+  unsentLimitBytes?: number;
   seconds: number;
   /** The link's rate over time; empty: loopback, no link at all. */
   schedule: RateStep[];
@@ -32,10 +34,11 @@ export const WARMUP_SECONDS = 2;
 /** A step has settled when per-second p99 latency stays under this. */
 export const SETTLED_P99_MS = 250;
 
+// The fixed stream is the code before this section existed: no adaptation, and no limit on the kernel's unsent bytes.
 const steady = (mbit: number, seconds: number, adapt = true): Scenario => ({
   name: adapt ? `adaptive${mbit}mbit` : `fixedQ${FULL_QUALITY}At${mbit}mbit`,
-  label: `${adapt ? 'adaptive' : `fixed q${FULL_QUALITY}`}, steady ${mbit} Mbit/s`,
-  adapt, seconds, schedule: [{ at: 0, mbit }],
+  label: `${adapt ? 'adaptive' : `fixed q${FULL_QUALITY} (as before)`}, steady ${mbit} Mbit/s`,
+  adapt, seconds, schedule: [{ at: 0, mbit }], ...(adapt ? {} : { unsentLimitBytes: 0 }),
 });
 
 /** A schedule of [seconds, Mbit/s] segments, with its times scaled by `timeScale`. */
@@ -69,8 +72,10 @@ export function adaptiveScenarios(quick: boolean): Scenario[] {
     steady(20, steadySeconds, false),
     ...(quick ? [] : [
       steady(5, steadySeconds, false),
+      // Does TCP_NOTSENT_LOWAT help a peer that ACKs? The same run with the kernel's default send buffer.
+      { ...steady(5, steadySeconds), name: 'adaptive5mbitKernelBuffer', label: 'adaptive, steady 5 Mbit/s, kernel send buffer unlimited', unsentLimitBytes: 0 },
       { name: 'adaptiveLoopback', label: 'adaptive, loopback', adapt: true, seconds: loopbackSeconds, schedule: [] },
-      { name: `fixedQ${FULL_QUALITY}Loopback`, label: `fixed q${FULL_QUALITY}, loopback`, adapt: false, seconds: loopbackSeconds, schedule: [] },
+      { name: `fixedQ${FULL_QUALITY}Loopback`, label: `fixed q${FULL_QUALITY} (as before), loopback`, adapt: false, unsentLimitBytes: 0, seconds: loopbackSeconds, schedule: [] },
     ]),
   ];
 }
@@ -107,7 +112,6 @@ export interface ScenarioRecords {
   rateChanges: Array<{ t: number; mbit: number }>;
   /** SSIM by sequence number, of the frames the viewer saved; null when none were scored. */
   ssim: Map<number, number> | null;
-  ssimFrom: 'payload' | 'pixels' | null;
   dropped: number;
 }
 
@@ -162,7 +166,6 @@ export interface ScenarioResult {
   /** Every 100 ms, the sender's estimate of what the viewer can take, and what it sends it. */
   senderView: Array<{ t: number; estimateMbit: number | null; rttMs: number | null; width: number; quality: number }> | null;
   rateChanges: Array<{ t: number; mbit: number }>;
-  ssimFrom: 'payload' | 'pixels' | null;
   ssimFrames: number;
   dropped: number;
 }
@@ -275,7 +278,6 @@ export function analyse(scenario: Scenario, records: ScenarioRecords): ScenarioR
       t: round(sinceStart(s.t), 2) as number, estimateMbit: s.estimateBps === null ? null : round(s.estimateBps / 1e6, 3), rttMs: round(s.rttMs), width: s.width, quality: s.quality,
     })).filter((s) => s.t >= 0 && s.t < scenario.seconds) ?? null,
     rateChanges: records.rateChanges.map((c) => ({ t: round(sinceStart(c.t), 3) as number, mbit: c.mbit })),
-    ssimFrom: records.ssimFrom,
     ssimFrames: records.ssim?.size ?? 0,
     dropped: records.dropped,
   };
@@ -368,9 +370,7 @@ export function adaptiveMarkdown(results: AdaptiveResults): string[] {
       for (const s of r.segments) lines.push(`| ${r.label} | ${s.at}-${s.until} s at ${fmt(s.mbit)} Mbit/s | ${fmt(s.fps)} | ${fmt(s.latencyP50)} / ${fmt(s.latencyP99)} | ${fmt(s.bytesPerFrame)} | ${fmt(s.ssim)} | ${s.fullSizeShare === null ? '-' : `${Math.round(s.fullSizeShare * 100)}%`} |`);
     }
   }
-  const sources = new Set(Object.values(results).flatMap((r) => (typeof r === 'object' ? [r.ssimFrom] : [])));
-  if (sources.has('pixels')) lines.push('', 'SSIM was measured on copies of the decoded pixels, as this Receiver does not hand over payloads (fewer frames are scored).');
-  if (sources.has(null)) lines.push('', 'SSIM "-": no frames were scored.');
+  if (Object.values(results).some((r) => typeof r === 'object' && r.ssimFrames === 0)) lines.push('', 'SSIM "-": no frames were scored.');
   return lines;
 }
 

@@ -136,13 +136,15 @@ interface RunSpec {
   warmFrames?: number;
   /** Adaptive rate on or off; unset: the sender's default. */
   adapt?: boolean;
+  /** Unsent bytes the kernel may keep per viewer (TCP_NOTSENT_LOWAT); 0: the kernel's default, as before it was set. */
+  unsentLimitBytes?: number;
 }
 
 async function runCvchat(spec: RunSpec, backend: 'native' | 'opencv4nodejs', display?: string): Promise<RunResult> {
   const port = nextPort();
   const env = { DISPLAY: display ?? '', QT_QPA_PLATFORM: '', CVCHAT_OPENCV4NODEJS_DIR: process.env.CVCHAT_OPENCV4NODEJS_DIR ?? path.join(root, '.opencv4nodejs') };
   const warm = String(spec.warmFrames ?? 0);
-  const adapt = spec.adapt === undefined ? [] : [spec.adapt ? 'on' : 'off'];
+  const adapt = spec.adapt === undefined ? [] : [spec.adapt ? 'on' : 'off', ...(spec.unsentLimitBytes === undefined ? [] : [String(spec.unsentLimitBytes)])];
   const tx = spawnProcess(process.execPath, [worker, 'sender', spec.scene, String(spec.width), String(spec.height), String(port), String(spec.fps), backend, warm, ...adapt], env, spec.link?.sender);
   await waitForLine(tx.out, /"ready"/);
   const rx = spawnProcess(process.execPath, [worker, 'receiver', spec.link?.address ?? '127.0.0.1', String(port), String(spec.frames), backend, display ? 'window' : 'none', String(spec.seconds ?? 0), warm], env, spec.link?.receiver);
@@ -282,7 +284,7 @@ async function runScenario(scenario: Scenario, scene: string, dir: string): Prom
   try {
     const port = nextPort();
     const env = { DISPLAY: '' };
-    tx = spawnProcess(process.execPath, [worker, 'sender', scene, String(SOURCE_WIDTH), String(SOURCE_HEIGHT), String(port), String(SOURCE_FPS), 'native', '0', scenario.adapt ? 'on' : 'off'], env, link?.sender);
+    tx = spawnProcess(process.execPath, [worker, 'sender', scene, String(SOURCE_WIDTH), String(SOURCE_HEIGHT), String(port), String(SOURCE_FPS), 'native', '0', scenario.adapt ? 'on' : 'off', ...(scenario.unsentLimitBytes === undefined ? [] : [String(scenario.unsentLimitBytes)])], env, link?.sender);
     await waitForLine(tx.out, /"ready"/);
     // A frame every 100 ms (every third at 30 fps), fewer in a quick run, and in a long run spread over all of it.
     const sampleMs = Math.max(quick ? 200 : 100, Math.ceil((scenario.seconds * 1000) / MAX_SSIM_FRAMES));
@@ -306,14 +308,14 @@ async function runScenario(scenario: Scenario, scene: string, dir: string): Prom
     await tx.exited;
     // Stopped early: the viewer ended cleanly, but there is no time left to score its frames.
     if (stopping) throw new Error('the run is stopping');
-    const viewed = lastJson(rx.out()) as { dropped: number; sampleKind: 'payload' | 'pixels' | null; samples: number; shown: ShownFrame[] };
+    const viewed = lastJson(rx.out()) as { dropped: number; samples: number; shown: ShownFrame[] };
     const sent = lastJson(tx.out()) as { viewerStates: ViewerStateSample[] | null };
     let ssim: Map<number, number> | null = null;
     if (viewed.samples > 0) {
       const scored = lastJson(execFileSync(python, [benchFile('ssim.py'), scene, String(SOURCE_WIDTH), String(SOURCE_HEIGHT), sampleDir]).toString()) as { ssim: Record<string, number | null> };
       ssim = new Map(Object.entries(scored.ssim).flatMap(([seq, value]) => (value === null ? [] : [[Number(seq), value] as [number, number]])));
     }
-    const records: ScenarioRecords = { firstFrameAt, shown: viewed.shown, viewerStates: sent.viewerStates, rateChanges, ssim, ssimFrom: viewed.sampleKind, dropped: viewed.dropped };
+    const records: ScenarioRecords = { firstFrameAt, shown: viewed.shown, viewerStates: sent.viewerStates, rateChanges, ssim, dropped: viewed.dropped };
     return { result: analyse(scenario, records), frames: frameLog(records) };
   } finally {
     for (const timer of rateTimers) clearTimeout(timer);
@@ -404,7 +406,7 @@ async function main() {
     if (!quick) {
       const unpaced = { scene, width: SOURCE_WIDTH, height: SOURCE_HEIGHT, fps: 0, frames: n.cvchat };
       progress(`adaptive rate: loopback ${SOURCE_WIDTH}x${SOURCE_HEIGHT} unpaced, ${n.cvchat} frames, adaptive and fixed q${QUALITY}`);
-      const loopback = { adaptive: await runCvchat({ ...unpaced, adapt: true }, 'native'), fixed: await runCvchat({ ...unpaced, adapt: false }, 'native') };
+      const loopback = { adaptive: await runCvchat({ ...unpaced, adapt: true }, 'native'), fixed: await runCvchat({ ...unpaced, adapt: false, unsentLimitBytes: 0 }, 'native') };
       results.adaptiveLoopbackUnpaced = loopback;
       loopbackFps = { adaptive: loopback.adaptive.fps, fixed: loopback.fixed.fps };
       // The seed sends 2.7 MB a frame: a few frames show how it fares, so its runs are short.

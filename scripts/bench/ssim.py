@@ -2,8 +2,7 @@
 # was made from. The sender's memory source plays the scene's frames in a loop from frame 0 and
 # numbers every captured frame from 0, so frame `seq` came from scene frame seq % N.
 # Usage: ssim.py SCENE W H DIR   (SCENE: N raw BGR frames of W x H, as scene.py writes them)
-#   DIR holds SEQ.jpg (payloads as received) or SEQ-WxH.bgr (decoded pixels, when the receiver
-#   could not see payloads). Prints {"ssim": {"SEQ": value, ...}} as one line of JSON.
+#   DIR holds SEQ.jpg, the payloads as received. Prints {"ssim": {"SEQ": value, ...}} as one line of JSON.
 # SSIM as Wang et al. (2004) define it: on luma, an 11x11 Gaussian window of sigma 1.5,
 # C1 = (0.01 * 255)^2, C2 = (0.03 * 255)^2, the mean of the map over the window's valid region.
 import json
@@ -39,16 +38,6 @@ def luma(bgr):
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
 
 
-def load_shown(path):
-    """The picture the receiver showed, as BGR, before any scaling to the window."""
-    name = os.path.basename(path)
-    if name.endswith(".jpg"):
-        return cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
-    size = name.split("-")[1].split(".")[0]
-    w, h = (int(v) for v in size.split("x"))
-    return np.fromfile(path, np.uint8).reshape(h, w, 3)
-
-
 def init(scene_path, w, h):
     global scene_luma
     frames = np.fromfile(scene_path, np.uint8).reshape(-1, h, w, 3)
@@ -56,8 +45,8 @@ def init(scene_path, w, h):
 
 
 def measure(path):
-    seq = int(os.path.basename(path).split(".")[0].split("-")[0])
-    shown = load_shown(path)
+    seq = int(os.path.basename(path).split(".")[0])
+    shown = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
     if shown is None:
         return seq, None
     target = scene_luma[0].shape
@@ -69,7 +58,7 @@ def measure(path):
 
 if __name__ == "__main__":
     scene_path, w, h, folder = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    files = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith((".jpg", ".bgr")))
+    files = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".jpg"))
     # Nothing else runs while this does, so it may use every core.
     with Pool(os.cpu_count() or 1, initializer=init, initargs=(scene_path, w, h)) as pool:
         results = pool.map(measure, files, chunksize=8)

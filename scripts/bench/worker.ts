@@ -1,7 +1,8 @@
 // One side of a benchmark stream, in its own process so that CPU and memory are its own.
-//   worker.js sender SCENE W H PORT FPS BACKEND [WARM] [ADAPT]   prints {"ready":...}, then its figures on SIGTERM
+//   worker.js sender SCENE W H PORT FPS BACKEND [WARM] [ADAPT] [UNSENT]   prints {"ready":...}, then its figures on SIGTERM
 //     (WARM: take the starting RSS after this many frames, for the memory run; default at join)
 //     (ADAPT: on (the sender's default) or off: fixed quality, as before adaptive rate existed)
+//     (UNSENT: unsent bytes the kernel may keep per viewer, TCP_NOTSENT_LOWAT; 0: the kernel's default; default cvchat's)
 //   worker.js receiver HOST PORT FRAMES BACKEND WINDOW(window|none) SECONDS [WARM]   prints its figures as JSON
 //   worker.js codec SCENE W H QUALITY FRAMES   cvchat's own encode and decode, one call at a time, as JSON
 //   worker.js viewer HOST PORT SECONDS SAMPLE_DIR SAMPLE_MS   records every frame it shows; prints
@@ -16,20 +17,10 @@ import { wallClock } from '../../lib/base/clock';
 import { Display } from '../../lib/media/display';
 import { Receiver } from '../../lib/session/receiver';
 import { Sender } from '../../lib/session/sender';
+import type { SendingStatus } from '../../lib/session/sinks';
 import { decode, encode, openMemoryCapture } from '../../lib/media/video';
 
 const KEY = 'cvchat-benchmark-key';
-
-/** One viewer as an adaptive Sender sees it (Sender.viewerStates(), absent before adaptive rate). */
-interface ViewerState {
-  remote: string;
-  /** Bits per second the viewer can take, null until it has acknowledged frames with timings. */
-  estimateBps: number | null;
-  rttMs: number | null;
-  width: number;
-  height: number;
-  quality: number;
-}
 
 const cpuMs = () => {
   const { user, system } = process.cpuUsage();
@@ -46,22 +37,18 @@ function sceneFrames(scene: string, width: number, height: number, backend: Vide
   return frames;
 }
 
-async function sender(scene: string, width: number, height: number, port: number, fps: number, backendName: BackendName, warmFrames: number, adapt: boolean) {
+async function sender(scene: string, width: number, height: number, port: number, fps: number, backendName: BackendName, warmFrames: number, adapt: boolean, unsentLimitBytes: number | undefined) {
   const backend = getBackend(backendName);
   const frames = sceneFrames(scene, width, height, backend);
   const capture = await openMemoryCapture(frames, { backend: backendName });
-  // Spread in, so that this compiles against a Sender that does not know the option yet (and
-  // ignores it): that Sender is the fixed-quality "before".
-  const adaptOption = { adapt };
-  const s = new Sender({ capture, host: '0.0.0.0', port, fps, key: KEY, backend: backendName, quality: 80, maxViewers: 1, ...adaptOption });
+  const s = new Sender({ capture, host: '0.0.0.0', port, fps, key: KEY, backend: backendName, quality: 80, maxViewers: 1, adapt, unsentLimitBytes });
   await s.start();
   const running = s.run();
   process.stdout.write(`${JSON.stringify({ ready: true, port: s.port })}\n`);
-  // What the sender believes about its viewer, every 100 ms, where the Sender can say (adaptive rate).
-  const viewerStatesOf = (s as unknown as { viewerStates?: () => ViewerState[] }).viewerStates?.bind(s);
-  const viewerStates: Array<ViewerState & { t: number }> = [];
+  // What the sender believes about its viewer, every 100 ms.
+  const viewerStates: Array<SendingStatus & { t: number }> = [];
   const sampleViewer = setInterval(() => {
-    const state = viewerStatesOf?.()[0];
+    const state = s.viewerStates()[0];
     if (state) viewerStates.push({ t: wallClock(), ...state });
   }, 100);
   // CPU is counted from the moment a viewer joins: start-up is not per-frame work.
@@ -77,7 +64,7 @@ async function sender(scene: string, width: number, height: number, port: number
     const frames = (s.stats?.frames ?? 0) - (mark?.frames ?? 0);
     const result = {
       cpuMsPerFrame: mark && frames > 0 ? (cpuMs() - mark.cpu) / frames : null, framesEncoded: s.stats?.frames ?? 0, dropped: s.dropped, rssMb: rssMb(), rssMbAtJoin: warmFrames > 0 ? rssAtWarm : mark?.rss ?? null,
-      viewerStates: viewerStatesOf ? viewerStates : null,
+      viewerStates,
     };
     await s.stop();
     await running;
@@ -121,31 +108,22 @@ async function receiver(host: string, port: number, frames: number, backendName:
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
 }
 
-/** What an adaptive sender says about a frame in its metadata; absent for a full-quality frame. */
-interface AdaptMeta {
-  fullWidth: number;
-  fullHeight: number;
-  quality: number;
-  estimateBps: number;
-}
-
 /** One frame the viewer showed. t: wallClock() ms when it was shown. */
 interface ShownFrame {
   t: number;
   latencyMs: number | null;
   bytes: number;
+  /** The size it was sent at (the receiver shows it scaled up to the stream's). */
   width: number;
   height: number;
   seq: number | null;
-  /** From the frame's adaptive metadata: null for a full-quality frame or a sender without it. */
+  /** From the frame's point segment: null from a sender that does not adapt. */
   quality: number | null;
   estimateBps: number | null;
 }
 
-/** Saved frames for SSIM: JPEG payloads are small; decoded pixels (2.7 MB at 720p) are kept fewer. */
-const MAX_PAYLOAD_SAMPLES = 400;
-const PIXEL_SAMPLES_FEWER_BY = 4;
-const MAX_PIXEL_SAMPLES = MAX_PAYLOAD_SAMPLES / PIXEL_SAMPLES_FEWER_BY;
+/** Saved frames for SSIM, at most: the JPEGs as received. */
+const MAX_SAMPLES = 400;
 
 /**
  * A receiver that records each frame it shows, for the adaptive-rate runs. Its clock starts at the
@@ -153,48 +131,39 @@ const MAX_PIXEL_SAMPLES = MAX_PAYLOAD_SAMPLES / PIXEL_SAMPLES_FEWER_BY;
  */
 async function viewer(host: string, port: number, seconds: number, sampleDir: string, sampleMs: number) {
   const shown: ShownFrame[] = [];
-  // SSIM is measured on what was received: the payload when the Receiver hands it over, else
-  // (a Receiver from before adaptive rate) a copy of the decoded pixels, which are the same picture.
+  // SSIM is measured on what was received: the JPEG as it arrived (ssim.py scales it up as the window does).
   const samples: Array<{ name: string; bytes: Buffer }> = [];
-  let sampleKind: 'payload' | 'pixels' | null = null;
   // Sampled by time, not by frame count, so that every second has its share whatever the frame rate.
   let nextSampleAt = 0;
   let firstFrameAt: number | undefined;
   let stopTimer: NodeJS.Timeout | undefined;
   let bytesSoFar = 0;
-  const backend = getBackend('native');
   const r = new Receiver({
     connect: { host, port }, key: KEY, backend: 'native',
     onFrame: (d) => {
       const t = wallClock();
-      const { payload } = d as { payload?: Buffer };
-      const adapt = (d.meta as { adapt?: AdaptMeta } | null)?.adapt;
+      const point = d.meta?.point;
       // The Receiver counts each frame's bytes just before handing it over.
       const bytes = r.stats.bytes - bytesSoFar;
       bytesSoFar = r.stats.bytes;
       const seq = d.meta?.seq ?? null;
-      shown.push({ t, latencyMs: d.latencyMs ?? null, bytes, width: d.frame.width, height: d.frame.height, seq, quality: adapt?.quality ?? null, estimateBps: adapt?.estimateBps ?? null });
+      shown.push({ t, latencyMs: d.latencyMs ?? null, bytes, width: point?.width ?? d.frame.width, height: point?.height ?? d.frame.height, seq, quality: point?.quality ?? null, estimateBps: point?.estimateBps ?? null });
       if (firstFrameAt === undefined) {
         firstFrameAt = t;
         process.stdout.write(`${JSON.stringify({ firstFrameAt })}\n`);
         stopTimer = setTimeout(() => r.stop(), seconds * 1000);
       }
       if (sampleMs <= 0 || seq === null || t < nextSampleAt) return;
-      sampleKind ??= Buffer.isBuffer(payload) ? 'payload' : 'pixels';
-      const interval = sampleKind === 'payload' ? sampleMs : sampleMs * PIXEL_SAMPLES_FEWER_BY;
-      nextSampleAt = Math.max(nextSampleAt + interval, t);
-      if (sampleKind === 'payload' && samples.length < MAX_PAYLOAD_SAMPLES) {
-        samples.push({ name: `${seq}.jpg`, bytes: Buffer.from(payload as Buffer) }); // a copy: the payload may view a larger chunk
-      } else if (sampleKind === 'pixels' && samples.length < MAX_PIXEL_SAMPLES) {
-        samples.push({ name: `${seq}-${d.frame.width}x${d.frame.height}.bgr`, bytes: backend.toPixels(d.frame) });
-      }
+      nextSampleAt = Math.max(nextSampleAt + sampleMs, t);
+      // A copy: the payload may be a view of a larger chunk.
+      if (samples.length < MAX_SAMPLES) samples.push({ name: `${seq}.jpg`, bytes: Buffer.from(d.payload) });
     },
   });
   process.once('SIGTERM', () => r.stop());
   await r.run();
   clearTimeout(stopTimer);
   for (const { name, bytes } of samples) fs.writeFileSync(path.join(sampleDir, name), bytes);
-  const result = { firstFrameAt: firstFrameAt ?? null, dropped: r.stats.dropped, sampleKind, samples: samples.length, shown };
+  const result = { firstFrameAt: firstFrameAt ?? null, dropped: r.stats.dropped, samples: samples.length, shown };
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
 }
 
@@ -219,6 +188,6 @@ async function codec(scene: string, width: number, height: number, quality: numb
 
 const [role, ...args] = process.argv.slice(2);
 if (role === 'codec') void codec(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4] ?? 120));
-else if (role === 'sender') void sender(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5] as BackendName, Number(args[6] ?? 0), args[7] !== 'off');
+else if (role === 'sender') void sender(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5] as BackendName, Number(args[6] ?? 0), args[7] !== 'off', args[8] === undefined ? undefined : Number(args[8]));
 else if (role === 'viewer') void viewer(args[0], Number(args[1]), Number(args[2]), args[3], Number(args[4]));
 else void receiver(args[0], Number(args[1]), Number(args[2]), args[3] as BackendName, args[4] === 'window', Number(args[5] ?? 0), Number(args[6] ?? 0));
