@@ -218,7 +218,8 @@ export class ConnectionSink implements FrameSink {
   }
 
   get status(): SendingStatus {
-    const estimate = this.connection.rateEstimate;
+    // Without adaptation the estimate is not followed, so its AIMD has nothing to say: none is shown.
+    const estimate = this.chooser ? this.connection.rateEstimate : null;
     // The chooser's point even while it skips frames (a link slower than the smallest point).
     const point = (estimate && this.chooser?.last) || this.lastPoint;
     return {

@@ -328,6 +328,34 @@ async function runScenario(scenario: Scenario, scene: string, dir: string): Prom
 
 const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? Math.round((a / b) * 100) / 100 : null);
 
+/**
+ * Does limiting the kernel's unsent bytes (TCP_NOTSENT_LOWAT) help a viewer that never ACKs? A
+ * Python viewer reading the plain wire over 5 Mbit/s, from a sender with cvchat's limit and with
+ * the kernel's default, 720p at 30 fps, no adaptation (such a viewer gets full frames anyway).
+ */
+async function plainViewerRuns(scene: string): Promise<Record<string, { fps: number | null; latencyP50: number | null; latencyP99: number | null } | string>> {
+  const runs: Record<string, { fps: number | null; latencyP50: number | null; latencyP99: number | null } | string> = {};
+  for (const [name, unsent] of [['unsentLimited', ''], ['kernelDefault', '0']] as const) {
+    const link = makeLink(5);
+    if (!link) return { all: 'not measured: needs root and network namespaces with tbf' };
+    try {
+      progress(`a Python viewer that never ACKs, 5 Mbit/s, ${name === 'unsentLimited' ? "cvchat's unsent-byte limit" : "the kernel's default send buffer"}, 10 s`);
+      const port = nextPort();
+      const tx = spawnProcess(process.execPath, [worker, 'sender', scene, String(SOURCE_WIDTH), String(SOURCE_HEIGHT), String(port), String(SOURCE_FPS), 'native', '0', 'off', unsent, 'plain'], { DISPLAY: '' }, link.sender);
+      await waitForLine(tx.out, /"ready"/);
+      const rx = spawnProcess(python, [benchFile('plain_viewer.py'), link.address, String(port), '10'], {}, link.receiver);
+      await rx.exited;
+      tx.child.kill('SIGTERM');
+      await tx.exited;
+      const viewed = lastJson(rx.out()) as { fps: number; latencyMs: number[] };
+      runs[name] = { fps: round(viewed.fps), latencyP50: round(percentile(viewed.latencyMs, 50)), latencyP99: round(percentile(viewed.latencyMs, 99)) };
+    } finally {
+      link.close();
+    }
+  }
+  return runs;
+}
+
 async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cvchat-bench-'));
   const outDir = path.join(root, 'bench-results', new Date().toISOString().replace(/[:.]/g, '-') + (quick ? '-quick' : ''));
@@ -425,6 +453,7 @@ async function main() {
         }
       }
       results.seedOnLinks = seedOnLinks;
+      results.plainViewerOn5mbit = await plainViewerRuns(scene);
     }
     results.adaptive = adaptive;
   }
@@ -520,6 +549,11 @@ function markdown(results: Record<string, unknown>, goals: Goal[]): string {
     if (seed) {
       lines.push('', "The seed's scripts on the same links (pickled frames of 2.7 MB, so few of them):", '', '| link | fps | latency p50 / p99 (ms) | frames |', '|---|---|---|---|');
       for (const [name, x] of Object.entries(seed)) lines.push(typeof x === 'string' ? `| ${name} | ${x} | | |` : `| ${name} | ${fmt(x.fps)} | ${fmt(x.latencyP50)} / ${fmt(x.latencyP99)} | ${x.frames} |`);
+    }
+    const plain = results.plainViewerOn5mbit as Record<string, { fps: number | null; latencyP50: number | null; latencyP99: number | null } | string> | undefined;
+    if (plain) {
+      lines.push('', 'A Python viewer that never ACKs (the plain wire, full frames) on 5 Mbit/s, with and without the limit on the kernel\'s unsent bytes (TCP_NOTSENT_LOWAT):', '', '| sender | fps | latency p50 / p99 (ms) |', '|---|---|---|');
+      for (const [name, x] of Object.entries(plain)) lines.push(typeof x === 'string' ? `| ${name} | ${x} | |` : `| ${name === 'unsentLimited' ? 'unsent bytes limited to 64 KB (cvchat)' : "the kernel's default"} | ${fmt(x.fps)} | ${fmt(x.latencyP50)} / ${fmt(x.latencyP99)} |`);
     }
   }
   lines.push('', '## Goals', '', '| goal | value | target | |', '|---|---|---|---|');

@@ -3,6 +3,7 @@
 //     (WARM: take the starting RSS after this many frames, for the memory run; default at join)
 //     (ADAPT: on (the sender's default) or off: fixed quality, as before adaptive rate existed)
 //     (UNSENT: unsent bytes the kernel may keep per viewer, TCP_NOTSENT_LOWAT; 0: the kernel's default; default cvchat's)
+//     (WIRE: tls (default) or plain: --insecure, for a Python viewer that reads the plain wire)
 //   worker.js receiver HOST PORT FRAMES BACKEND WINDOW(window|none) SECONDS [WARM]   prints its figures as JSON
 //   worker.js codec SCENE W H QUALITY FRAMES   cvchat's own encode and decode, one call at a time, as JSON
 //   worker.js viewer HOST PORT SECONDS SAMPLE_DIR SAMPLE_MS   records every frame it shows; prints
@@ -37,11 +38,12 @@ function sceneFrames(scene: string, width: number, height: number, backend: Vide
   return frames;
 }
 
-async function sender(scene: string, width: number, height: number, port: number, fps: number, backendName: BackendName, warmFrames: number, adapt: boolean, unsentLimitBytes: number | undefined) {
+async function sender(scene: string, width: number, height: number, port: number, fps: number, backendName: BackendName, warmFrames: number, adapt: boolean, unsentLimitBytes: number | undefined, plain: boolean) {
   const backend = getBackend(backendName);
   const frames = sceneFrames(scene, width, height, backend);
   const capture = await openMemoryCapture(frames, { backend: backendName });
-  const s = new Sender({ capture, host: '0.0.0.0', port, fps, key: KEY, backend: backendName, quality: 80, maxViewers: 1, adapt, unsentLimitBytes });
+  const security = plain ? { insecure: true } : { key: KEY };
+  const s = new Sender({ capture, host: '0.0.0.0', port, fps, ...security, backend: backendName, quality: 80, maxViewers: 1, adapt, unsentLimitBytes });
   await s.start();
   const running = s.run();
   process.stdout.write(`${JSON.stringify({ ready: true, port: s.port })}\n`);
@@ -188,6 +190,6 @@ async function codec(scene: string, width: number, height: number, quality: numb
 
 const [role, ...args] = process.argv.slice(2);
 if (role === 'codec') void codec(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4] ?? 120));
-else if (role === 'sender') void sender(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5] as BackendName, Number(args[6] ?? 0), args[7] !== 'off', args[8] === undefined ? undefined : Number(args[8]));
+else if (role === 'sender') void sender(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5] as BackendName, Number(args[6] ?? 0), args[7] !== 'off', args[8] === undefined || args[8] === '' ? undefined : Number(args[8]), args[9] === 'plain');
 else if (role === 'viewer') void viewer(args[0], Number(args[1]), Number(args[2]), args[3], Number(args[4]));
 else void receiver(args[0], Number(args[1]), Number(args[2]), args[3] as BackendName, args[4] === 'window', Number(args[5] ?? 0), Number(args[6] ?? 0));
