@@ -47,6 +47,7 @@ interface Arrived {
 
 interface Decoded extends Arrived {
   frame: VideoFrame;
+  meta: FrameMeta | null;
 }
 
 /**
@@ -103,14 +104,15 @@ export class FrameDecoder {
       this.waiting = null;
       this.decoding++;
       this.inFlight.push(order);
-      this.decode(payload).then(
+      const meta = readFrameMeta(payload);
+      this.decode(payload, meta).then(
         (frame) => {
           this.decoding--;
           if (this.closed) {
             frame.release();
             return;
           }
-          this.finished.set(order, { ...arrived, frame });
+          this.finished.set(order, { ...arrived, frame, meta });
           this.deliverInOrder();
           this.pump();
         },
@@ -127,9 +129,8 @@ export class FrameDecoder {
   private deliverInOrder(): void {
     while (!this.closed && this.inFlight.length > 0 && this.finished.has(this.inFlight[0])) {
       const order = this.inFlight.shift() as number;
-      const { payload, receivedAt, receipt, frame } = this.finished.get(order) as Decoded;
+      const { payload, receivedAt, receipt, frame, meta } = this.finished.get(order) as Decoded;
       this.finished.delete(order);
-      const meta = readFrameMeta(payload);
       const latencyMs = meta && meta.captureTime > 0 ? wallClock() - meta.captureTime : undefined;
       this.stats.addFrame(payload.length, latencyMs);
       if (meta) this.events.ack(meta.seq, receipt);
@@ -137,11 +138,11 @@ export class FrameDecoder {
     }
   }
 
-  private async decode(payload: Buffer): Promise<VideoFrame> {
+  private async decode(payload: Buffer, meta: FrameMeta | null): Promise<VideoFrame> {
     if (this.options.wire !== 'pickle') {
       // A frame sent smaller to fit a slow link is shown at the stream's full size, scaled on the
       // decoding thread, so the window keeps its size whatever the link does.
-      const point = readFrameMeta(payload)?.point;
+      const point = meta?.point;
       const full = point && point.fullWidth * point.fullHeight <= this.options.maxPixels ? { width: point.fullWidth, height: point.fullHeight } : undefined;
       return this.backend.decode(payload, this.options.maxPixels, full);
     }
