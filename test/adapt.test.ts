@@ -25,7 +25,7 @@ describe('operating points', () => {
     const points = operatingPoints(HD, 80);
     assert.deepEqual(points[0], fullPoint(HD, 80));
     assert.deepEqual(points.slice(0, 9).map((p) => [p.width, p.quality]), [80, 75, 70, 65, 60, 55, 50, 45, 40].map((q) => [1280, q]));
-    assert.deepEqual(points.slice(9, 13).map((p) => [p.width, p.quality]), [70, 60, 50, 40].map((q) => [960, q]));
+    assert.deepEqual(points.slice(9, 12).map((p) => [p.width, p.quality]), [60, 50, 40].map((q) => [960, q]));
     assert.deepEqual([...new Set(points.map((p) => `${p.width}x${p.height}`))], ['1280x720', '960x540', '640x360', '426x240']);
     assert.ok(points.every((p) => p.quality <= 80 && p.width % 2 === 0 && p.height % 2 === 0));
     assert.equal(new Set(points.map((p) => p.key)).size, points.length, 'each point has its own key');
