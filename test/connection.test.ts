@@ -7,25 +7,14 @@ import { afterEach, describe, it } from 'node:test';
 
 import { Connection, type ConnectionEnd } from '../lib/net/connection';
 import type { FrameTiming } from '../lib/net/outbound';
-import { createListener, dial, type Security } from '../lib/net/tls';
+import type { Security } from '../lib/net/tls';
 import { controlMessage } from '../lib/wire/control';
 import { lengthHeader } from '../lib/wire/framing';
-import { TEST_KEY, waitFor } from './helpers';
+import { connectedPair, TEST_KEY, waitFor } from './helpers';
 
 const servers: net.Server[] = [];
 afterEach(() => servers.splice(0).forEach((server) => server.close()));
 
-/** A connected pair of sockets (after the handshake, in TLS mode): [accepted, dialled]. */
-async function socketPair(security: Security): Promise<[net.Socket, net.Socket]> {
-  let accepted: (socket: net.Socket) => void = () => undefined;
-  const acceptedSocket = new Promise<net.Socket>((resolve) => (accepted = resolve));
-  const server = createListener(security, { connection: (socket) => accepted(socket), refused: () => undefined });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  const dialled = await dial(security, { host: '127.0.0.1', port });
-  return [await acceptedSocket, dialled];
-}
 
 const tlsMode: Security = { mode: 'tls', key: TEST_KEY };
 
@@ -38,7 +27,7 @@ const frameOf = (seq: number, payload: Buffer) => ({ parts: [lengthHeader(payloa
 for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
   describe(`connection (${security.mode})`, () => {
     it('carries frames one way and ACKs the other, reporting each acked frame with its timing', async () => {
-      const [a, b] = await socketPair(security);
+      const [a, b] = await connectedPair(security, servers);
       const viewer = new Connection(a, { security: security.mode, side: 'accepted', inbound: 'acks' });
       const sender = new Connection(b, { security: security.mode, side: 'dialled', inbound: 'frames' });
       // Roles as the sender sees them: `viewer` is its side of a viewer, `sender` the viewer's side.
@@ -64,7 +53,7 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
     });
 
     it('hands control messages to its owner and a last message sent by close() arrives', async () => {
-      const [a, b] = await socketPair(security);
+      const [a, b] = await connectedPair(security, servers);
       const left = new Connection(a, { security: security.mode, side: 'accepted', inbound: 'frames' });
       const right = new Connection(b, { security: security.mode, side: 'dialled', inbound: 'frames' });
       const controls: string[] = [];
@@ -77,7 +66,7 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
     });
 
     it('cuts off a viewer that sends anything but ACKs', async () => {
-      const [a, b] = await socketPair(security);
+      const [a, b] = await connectedPair(security, servers);
       const viewer = new Connection(a, { security: security.mode, side: 'accepted', inbound: 'acks' });
       b.on('error', () => undefined);
       b.write(Buffer.concat([lengthHeader(5), Buffer.from('hello')]));
@@ -87,7 +76,7 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
     });
 
     it('refuses a declared length above its limit before the payload comes', async () => {
-      const [a, b] = await socketPair(security);
+      const [a, b] = await connectedPair(security, servers);
       const connection = new Connection(a, { security: security.mode, side: 'accepted', inbound: 'frames', maxFrameBytes: 1000 });
       b.on('error', () => undefined);
       b.write(lengthHeader(1001));
@@ -96,7 +85,7 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
     });
 
     it('closes when no complete payload comes for the idle timeout', async () => {
-      const [a, b] = await socketPair(security);
+      const [a, b] = await connectedPair(security, servers);
       const connection = new Connection(a, { security: security.mode, side: 'accepted', inbound: 'frames', idleTimeoutMs: 300 });
       b.on('error', () => undefined);
       b.write(lengthHeader(100)); // and never the payload
@@ -107,7 +96,7 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
     });
 
     it('cuts off a peer that stops reading, by its timer, with no further frame offered', async () => {
-      const [a, b] = await socketPair(security);
+      const [a, b] = await connectedPair(security, servers);
       b.pause(); // never reads: the kernel's buffers fill and the write never completes
       b.on('error', () => undefined);
       const connection = new Connection(a, { security: security.mode, side: 'accepted', inbound: 'acks', stallTimeoutMs: 500 });
@@ -123,7 +112,7 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
 
 describe('connection: the first bytes', () => {
   it('on the plain wire, answers a TLS handshake with PLAIN and closes', async () => {
-    const [a, b] = await socketPair({ mode: 'plain' });
+    const [a, b] = await connectedPair({ mode: 'plain' }, servers);
     const connection = new Connection(a, { security: 'plain', side: 'accepted', inbound: 'acks' });
     const answer: Buffer[] = [];
     b.on('data', (d: Buffer) => answer.push(d));
@@ -136,7 +125,7 @@ describe('connection: the first bytes', () => {
 
   it('from a plain server it dialled, takes a frame whose length bytes look like a TLS handshake for a frame', async () => {
     // 790 bytes is 0x0316: the header starts 16 03 00. A server never opens with a ClientHello.
-    const [a, b] = await socketPair({ mode: 'plain' });
+    const [a, b] = await connectedPair({ mode: 'plain' }, servers);
     const connection = new Connection(b, { security: 'plain', side: 'dialled', inbound: 'frames' });
     const got: Buffer[] = [];
     connection.on('frame', (p) => got.push(p));
@@ -150,7 +139,7 @@ describe('connection: the first bytes', () => {
   it('inside TLS, takes a frame whose length bytes look like a TLS handshake for a frame', async () => {
     // 131,862 bytes is 0x020316: as a little-endian length its first bytes are 16 03 02, a
     // ClientHello's. Inside TLS that can only be a frame.
-    const [a, b] = await socketPair(tlsMode);
+    const [a, b] = await connectedPair(tlsMode, servers);
     const connection = new Connection(b, { security: 'tls', side: 'dialled', inbound: 'frames' });
     const payload = Buffer.alloc(131_862, 0x5a);
     const got: Buffer[] = [];

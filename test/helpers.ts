@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 import { decode, framePixels, openCapture, openVideoWriter } from '../lib/media/video';
+import { createListener, dial, type Security } from '../lib/net/tls';
 
 export const execFileP = promisify(execFile);
 export const root = path.resolve(__dirname, '..', '..');
@@ -194,4 +195,19 @@ export async function writeTestClip(frames: number, width: number, height: numbe
   await writer.release();
   await source.release();
   return file;
+}
+
+/**
+ * A connected pair of sockets on loopback (after the handshake, in TLS mode): [accepted, dialled].
+ * The listener goes into `servers`, for the caller to close.
+ */
+export async function connectedPair(security: Security, servers: net.Server[]): Promise<[net.Socket, net.Socket]> {
+  let accepted: (socket: net.Socket) => void = () => undefined;
+  const acceptedSocket = new Promise<net.Socket>((resolve) => (accepted = resolve));
+  const server = createListener(security, { connection: (socket) => accepted(socket), refused: () => undefined });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  const dialled = await dial(security, { host: '127.0.0.1', port });
+  return [await acceptedSocket, dialled];
 }

@@ -11,8 +11,8 @@ import { afterEach, describe, it } from 'node:test';
 
 import { native } from '../lib/media/addon';
 import { limitUnsentBytes } from '../lib/net/socket-options';
-import { createListener, dial, type Security } from '../lib/net/tls';
-import { TEST_KEY, tempDir } from './helpers';
+import type { Security } from '../lib/net/tls';
+import { connectedPair, TEST_KEY, tempDir } from './helpers';
 
 const servers: net.Server[] = [];
 const sockets: net.Socket[] = [];
@@ -21,16 +21,9 @@ afterEach(() => {
   servers.splice(0).forEach((server) => server.close());
 });
 
-/** A connected pair on loopback (after the handshake, in TLS mode): [accepted, dialled]. */
+/** A connected pair on loopback (after the handshake, in TLS mode): [accepted, dialled], destroyed after each test. */
 async function socketPair(security: Security): Promise<[net.Socket, net.Socket]> {
-  let accepted: (socket: net.Socket) => void = () => undefined;
-  const acceptedSocket = new Promise<net.Socket>((resolve) => (accepted = resolve));
-  const server = createListener(security, { connection: (socket) => accepted(socket), refused: () => undefined });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  const dialled = await dial(security, { host: '127.0.0.1', port });
-  const pair: [net.Socket, net.Socket] = [await acceptedSocket, dialled];
+  const pair = await connectedPair(security, servers);
   sockets.push(...pair);
   return pair;
 }

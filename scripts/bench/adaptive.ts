@@ -85,9 +85,11 @@ export interface ShownFrame {
   t: number;
   latencyMs: number | null;
   bytes: number;
+  /** The size it was sent at (the receiver shows it scaled up to the stream's). */
   width: number;
   height: number;
   seq: number | null;
+  /** From the frame's point segment: null from a sender that does not adapt. */
   quality: number | null;
   estimateBps: number | null;
 }

@@ -19,6 +19,7 @@ import { Display } from '../../lib/media/display';
 import { Receiver } from '../../lib/session/receiver';
 import { Sender } from '../../lib/session/sender';
 import type { SendingStatus } from '../../lib/session/sinks';
+import type { ShownFrame } from './adaptive';
 import { decode, encode, openMemoryCapture } from '../../lib/media/video';
 
 const KEY = 'cvchat-benchmark-key';
@@ -108,20 +109,6 @@ async function receiver(host: string, port: number, frames: number, backendName:
     ttffMs: times[0], rssMb: rssMb(), rssMbAtWarm: warm?.rss ?? null,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`, () => process.exit(0));
-}
-
-/** One frame the viewer showed. t: wallClock() ms when it was shown. */
-interface ShownFrame {
-  t: number;
-  latencyMs: number | null;
-  bytes: number;
-  /** The size it was sent at (the receiver shows it scaled up to the stream's). */
-  width: number;
-  height: number;
-  seq: number | null;
-  /** From the frame's point segment: null from a sender that does not adapt. */
-  quality: number | null;
-  estimateBps: number | null;
 }
 
 /** Saved frames for SSIM, at most: the JPEGs as received. */
