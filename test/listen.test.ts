@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 
 import { CvchatError } from '../lib/base/errors';
 import { listen } from '../lib/net/listen';
+import { connectedToItself } from '../lib/net/tls';
 import { Receiver } from '../lib/session/receiver';
 import { cli, freePort, sleep, TEST_KEY, waitFor } from './helpers';
 
@@ -80,5 +81,26 @@ describe('listening', () => {
       sender.kill('SIGTERM');
       await new Promise((resolve) => (exited === undefined ? sender.once('exit', resolve) : resolve(undefined)));
     }
+  });
+});
+
+describe('dialling a local port nobody listens on', () => {
+  it('recognises a connection that reached itself (TCP simultaneous open), which dial() treats as refused', async () => {
+    const port = await freePort();
+    // Asking for the destination port as the source port makes the kernel connect the socket to itself.
+    const self = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort: port });
+    await new Promise<void>((resolve, reject) => {
+      self.once('connect', resolve);
+      self.once('error', reject);
+    });
+    assert.equal(connectedToItself(self), true);
+    self.destroy();
+    const server = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const other = net.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port });
+    await new Promise((resolve) => other.once('connect', resolve));
+    assert.equal(connectedToItself(other), false, 'a connection to a listener is not one to itself');
+    other.destroy();
+    server.close();
   });
 });

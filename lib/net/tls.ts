@@ -6,7 +6,7 @@ import { hkdfSync, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 
-import type { Address } from '../base/address';
+import { formatAddress, type Address } from '../base/address';
 import { CvchatError } from '../base/errors';
 import { DIAL_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS, MAX_PENDING_HANDSHAKES, MIN_KEY_LENGTH } from '../base/limits';
 
@@ -159,6 +159,11 @@ export function classifyDialError(error: NodeJS.ErrnoException, security: Securi
 }
 
 /** Connects, and in TLS mode completes the handshake, before resolving. */
+/** True for a socket whose two ends are the same address and port (a TCP self-connect). */
+export function connectedToItself(socket: net.Socket): boolean {
+  return socket.localPort !== undefined && socket.localPort === socket.remotePort && socket.localAddress === socket.remoteAddress;
+}
+
 export function dial(security: Security, address: Address, localAddress?: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const options = { host: address.host, port: address.port, localAddress };
@@ -174,6 +179,13 @@ export function dial(security: Security, address: Address, localAddress?: string
     const ready = security.mode === 'plain' ? 'connect' : 'secureConnect';
     const onError = (error: Error) => reject(error);
     socket.once('error', onError);
+    // A dial to a local port nobody listens on can connect to itself (TCP's simultaneous open, when
+    // the kernel picks that very port as the source). It is not a peer, and while it lasts it holds
+    // the port the peer wants to listen on: treat it as the refused connection it stands for.
+    socket.once('connect', () => {
+      if (!connectedToItself(socket)) return;
+      socket.destroy(Object.assign(new Error(`connect ECONNREFUSED ${formatAddress(address)} (the connection reached itself: nothing listens there)`), { code: 'ECONNREFUSED' }));
+    });
     socket.once(ready, () => {
       socket.off('error', onError);
       resolve(socket);
