@@ -18,7 +18,7 @@ import {
   DEFAULT_UNSENT_LIMIT_BYTES,
   MAX_VIEWER_PAYLOAD_BYTES,
 } from '../base/limits';
-import { ackText, controlMessage, looksLikeTlsHandshake, PLAIN_ANSWER, parseAck, parseControl, type ControlKind } from '../wire/control';
+import { ackText, controlMessage, looksLikeTlsHandshake, PLAIN_ANSWER, parseAck, parseControl, type ControlKind, type FrameArrival } from '../wire/control';
 import { FrameReader } from '../wire/framing';
 import { FrameWriter, type FrameTiming, type OutgoingFrame } from './outbound';
 import { RateEstimator, type RateEstimate } from './rate';
@@ -27,10 +27,7 @@ import { limitUnsentBytes } from './socket-options';
 export type { FrameTiming, OutgoingFrame, RateEstimate };
 
 /** When a received frame's first and last bytes were read, by this process's monotonic clock. */
-export interface FrameReceipt {
-  firstByteAt: number;
-  lastByteAt: number;
-}
+export type FrameReceipt = Pick<FrameArrival, 'firstByteAt' | 'lastByteAt'>;
 
 export interface ConnectionOptions {
   /** tls: the socket finished its handshake. plain: an accepted socket's first bytes are checked for
@@ -246,8 +243,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (payloads.length === 0) return;
     if (this.options.inbound === 'frames') this.armIdleTimer();
     const receivedAt = wallClock();
-    for (const [index, payload] of payloads.entries()) {
+    for (let index = 0; index < payloads.length; index++) {
       if (this.stateValue !== 'open') return;
+      const payload = payloads[index];
       const control = parseControl(payload);
       const ack = control?.kind === 'ACK' ? parseAck(control.text) : null;
       if (ack !== null) {

@@ -39,10 +39,10 @@ export interface RateEstimatorOptions {
 }
 
 /** Lowest and highest targets: below 100 kbit/s nothing useful is shown; above, no link limits us. */
-export const MIN_RATE_BPS = 100_000;
-export const MAX_RATE_BPS = 1_000_000_000;
+const MIN_RATE_BPS = 100_000;
+const MAX_RATE_BPS = 1_000_000_000;
 /** The target after a growing queue, as a share of the rate that arrived. */
-export const DECREASE_FACTOR = 0.85;
+const DECREASE_FACTOR = 0.85;
 /** Growth per second before the first overuse (the start's probe), far from the last one, and near it. */
 const STARTUP_GROWTH = 2;
 const FAST_GROWTH = 1.5;

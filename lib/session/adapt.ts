@@ -17,7 +17,7 @@ export interface OperatingPoint {
 }
 
 /** Each side's share of the source's, largest first. */
-export const SIZE_STEPS = [1, 3 / 4, 1 / 2, 1 / 3];
+const SIZE_STEPS = [1, 3 / 4, 1 / 2, 1 / 3];
 /**
  * Per size step, the highest and lowest quality tried (in steps below the highest) before the
  * next size down. Measured on the benchmark's scene at 720p (SSIM against the source, the smaller

@@ -130,7 +130,7 @@ export class CapturePipeline {
       if (plan.length === 0) plan.push({ point: full, sinks: [] });
       let largest = 0;
       await Promise.all(plan.map(async ({ point, sinks }) => {
-        const jpeg = await this.backend.encodeJpeg(frame, point.quality, point === full || point.key === full.key ? undefined : point);
+        const jpeg = await this.backend.encodeJpeg(frame, point.quality, point.key === full.key ? undefined : point);
         this.options.sizeModel?.observe(point, size, jpeg.length);
         largest = Math.max(largest, jpeg.length);
         const encoded = made(point, [jpeg]);

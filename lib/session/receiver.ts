@@ -9,11 +9,11 @@ import type { VideoBackend } from '../media/backend';
 import { Connection, type ConnectionEnd } from '../net/connection';
 import { RedialPolicy } from '../net/redial';
 import { classifyDialError, dial, type Security } from '../net/tls';
+import type { PointMeta } from '../wire/meta';
 import { decodeFrom, type DecodedFrame } from './decoder';
 import { Hud, receiverHudLines } from './hud';
 import { backendFor, checkFrameLimit, checkReceiveLimits, requiredSecurity, type ReceiveLimitOptions, type ReceiveLimits, type SessionOptions } from './options';
 import { StreamStats } from './stats';
-import type { PointMeta } from '../wire/meta';
 
 export { FRAMELESS_SESSIONS_BEFORE_BACKOFF } from '../base/limits';
 

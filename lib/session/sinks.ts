@@ -2,10 +2,10 @@
 // a viewer's connection, a chat partner's, the preview window, the chat's own-camera inset, and
 // later a browser, a recorder or a publisher. The pipeline encodes each frame once and hands the
 // same bytes to every sink; sinks that need pixels get a handle of their own on the same pixels.
-import type { VideoBackend, VideoFrame } from '../media/backend';
-import type { Connection } from '../net/connection';
-import { wireParts, type FrameMeta, type Wire } from '../wire/meta';
 import { MAX_POINTS_PER_FRAME } from '../base/limits';
+import type { VideoBackend, VideoFrame } from '../media/backend';
+import type { Connection, RateEstimate } from '../net/connection';
+import { wireParts, type FrameMeta, type Wire } from '../wire/meta';
 import { PointChooser, type FrameOffer, type FrameSizeModel, type OperatingPoint } from './adapt';
 
 /** A captured frame after encoding: what every encoded-frame sink receives, shared, never copied. */
@@ -198,14 +198,22 @@ export class ConnectionSink implements FrameSink {
     return this.connection.wantsFrame;
   }
 
+  /**
+   * The estimate this sink follows: none without adaptation (it is measured but not followed, so
+   * its AIMD only drifts and says nothing), nor from a peer that does not report arrival times.
+   */
+  private get followed(): RateEstimate | null {
+    return this.chooser ? this.connection.rateEstimate : null;
+  }
+
   pointFor(offer: FrameOffer, full: OperatingPoint): OperatingPoint | null {
-    const estimate = this.chooser ? this.connection.rateEstimate : null;
+    const estimate = this.followed;
     return estimate ? this.chooser!.choose(offer, estimate) : full;
   }
 
   deliver(frame: EncodedFrame): void {
     this.lastPoint = frame.point;
-    const estimate = this.chooser ? this.connection.rateEstimate : null;
+    const estimate = this.followed;
     let parts: Buffer[];
     if (!estimate && !this.options.meta) {
       parts = plainParts(frame);
@@ -218,15 +226,15 @@ export class ConnectionSink implements FrameSink {
   }
 
   get status(): SendingStatus {
-    // Without adaptation the estimate is not followed, so its AIMD has nothing to say: none is shown.
-    const estimate = this.chooser ? this.connection.rateEstimate : null;
+    const estimate = this.followed;
     // The chooser's point even while it skips frames (a link slower than the smallest point).
     const point = (estimate && this.chooser?.last) || this.lastPoint;
+    const tenths = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : Math.round(ms * 10) / 10);
     return {
       remote: this.connection.remote,
       estimateBps: estimate ? Math.round(estimate.bps) : null,
-      rttMs: estimate?.rttMs === null || !estimate ? null : Math.round(estimate.rttMs * 10) / 10,
-      queueMs: estimate ? Math.round(estimate.queueMs * 10) / 10 : null,
+      rttMs: tenths(estimate?.rttMs),
+      queueMs: tenths(estimate?.queueMs),
       width: point?.width ?? 0,
       height: point?.height ?? 0,
       quality: point?.quality ?? 0,

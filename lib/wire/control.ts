@@ -1,6 +1,6 @@
 // Control messages: short text payloads that share the frame stream.
 import { MAX_CONTROL_BYTES } from '../base/limits';
-import { HEADER_BYTES } from './framing';
+import { lengthHeader } from './framing';
 
 /**
  * A few notices travel as length-prefixed text payloads starting "CVCHAT:", which
@@ -16,14 +16,8 @@ export type ControlKind = 'BUSY' | 'BYE' | 'HELLO' | 'ACK' | 'PLAIN';
 const CONTROL_PREFIX = Buffer.from('CVCHAT:', 'latin1');
 
 export function controlMessage(kind: ControlKind, text = ''): Buffer {
-  // One buffer, written in place: an ACK goes out for every frame.
-  const body = `CVCHAT:${kind} ${text}`;
-  const length = Buffer.byteLength(body, 'utf8');
-  const message = Buffer.allocUnsafe(HEADER_BYTES + length);
-  message.writeUInt32LE(length, 0); // control messages are short: the high half of the length is 0
-  message.writeUInt32LE(0, 4);
-  message.write(body, HEADER_BYTES, 'utf8');
-  return message;
+  const payload = Buffer.from(`CVCHAT:${kind} ${text}`, 'utf8');
+  return Buffer.concat([lengthHeader(payload.length), payload]);
 }
 
 export function parseControl(payload: Buffer): { kind: string; text: string } | null {

@@ -50,6 +50,28 @@ export interface FrameMeta {
  * marker, and the metadata segment. Writing these and the rest of the JPEG as two buffers avoids
  * copying the JPEG to insert the segment.
  */
+/** Writes a cvchat segment's start at `at` (marker, length, tag, version); returns where its fields go. */
+function writeSegmentStart(head: Buffer, at: number, payloadBytes: number, version: number): number {
+  head[at++] = 0xff;
+  head[at++] = APP11;
+  head.writeUInt16BE(payloadBytes + 2, at);
+  at += 2;
+  at += META_TAG.copy(head, at);
+  head[at++] = version;
+  return at;
+}
+
+/** Where the fields of the cvchat segment of `version` at `at` start, or -1 when there is none. */
+function segmentFields(jpeg: Buffer, at: number, payloadBytes: number, version: number): number {
+  if (jpeg.length < at + 4 + payloadBytes || jpeg[at] !== 0xff || jpeg[at + 1] !== APP11) return -1;
+  if (jpeg.readUInt16BE(at + 2) !== payloadBytes + 2) return -1;
+  at += 4;
+  // compare() with offsets: a view per frame for the comparison would be garbage at 700 fps.
+  if (jpeg.compare(META_TAG, 0, META_TAG.length, at, at + META_TAG.length) !== 0) return -1;
+  at += META_TAG.length;
+  return jpeg[at] === version ? at + 1 : -1;
+}
+
 export function frameHead(jpegBytes: number, meta: FrameMeta): Buffer {
   const segments = META_SEGMENT_BYTES + (meta.point ? POINT_SEGMENT_BYTES : 0);
   const head = Buffer.allocUnsafe(HEADER_BYTES + 2 + segments);
@@ -57,12 +79,7 @@ export function frameHead(jpegBytes: number, meta: FrameMeta): Buffer {
   let at = HEADER_BYTES;
   head[at++] = 0xff;
   head[at++] = 0xd8;
-  head[at++] = 0xff;
-  head[at++] = APP11;
-  head.writeUInt16BE(META_PAYLOAD + 2, at);
-  at += 2;
-  at += META_TAG.copy(head, at);
-  head[at++] = META_VERSION;
+  at = writeSegmentStart(head, at, META_PAYLOAD, META_VERSION);
   head.writeUInt32LE(meta.seq >>> 0, at);
   at += 4;
   head.writeDoubleLE(meta.captureTime, at);
@@ -73,12 +90,7 @@ export function frameHead(jpegBytes: number, meta: FrameMeta): Buffer {
   at += 8;
   const point = meta.point;
   if (point) {
-    head[at++] = 0xff;
-    head[at++] = APP11;
-    head.writeUInt16BE(POINT_PAYLOAD + 2, at);
-    at += 2;
-    at += META_TAG.copy(head, at);
-    head[at++] = POINT_VERSION;
+    at = writeSegmentStart(head, at, POINT_PAYLOAD, POINT_VERSION);
     head.writeUInt16LE(point.width, at);
     head.writeUInt16LE(point.height, at + 2);
     head.writeUInt16LE(point.fullWidth, at + 4);
@@ -104,12 +116,8 @@ export function wireParts(wire: Wire, payload: Buffer[], meta: FrameMeta): Buffe
 
 /** cvchat's metadata in a received JPEG, or null when the sender did not add any. */
 export function readFrameMeta(jpeg: Buffer): FrameMeta | null {
-  if (jpeg.length < 2 + META_SEGMENT_BYTES || jpeg[2] !== 0xff || jpeg[3] !== APP11) return null;
-  if (jpeg.readUInt16BE(4) !== META_PAYLOAD + 2) return null;
-  // compare() with offsets: a view per frame for the comparison would be garbage at 700 fps.
-  if (jpeg.compare(META_TAG, 0, META_TAG.length, 6, 6 + META_TAG.length) !== 0) return null;
-  let at = 6 + META_TAG.length;
-  if (jpeg[at++] !== META_VERSION) return null;
+  const at = segmentFields(jpeg, 2, META_PAYLOAD, META_VERSION);
+  if (at < 0) return null;
   const seq = jpeg.readUInt32LE(at);
   const captureTime = jpeg.readDoubleLE(at + 4);
   const echoTime = jpeg.readDoubleLE(at + 12);
@@ -120,13 +128,9 @@ export function readFrameMeta(jpeg: Buffer): FrameMeta | null {
 }
 
 /** The operating point's segment at `at`, if there is one and it makes sense. */
-function readPointMeta(jpeg: Buffer, at: number): PointMeta | undefined {
-  if (jpeg.length < at + POINT_SEGMENT_BYTES || jpeg[at] !== 0xff || jpeg[at + 1] !== APP11) return undefined;
-  if (jpeg.readUInt16BE(at + 2) !== POINT_PAYLOAD + 2) return undefined;
-  at += 4;
-  if (jpeg.compare(META_TAG, 0, META_TAG.length, at, at + META_TAG.length) !== 0) return undefined;
-  at += META_TAG.length;
-  if (jpeg[at++] !== POINT_VERSION) return undefined;
+function readPointMeta(jpeg: Buffer, segmentAt: number): PointMeta | undefined {
+  const at = segmentFields(jpeg, segmentAt, POINT_PAYLOAD, POINT_VERSION);
+  if (at < 0) return undefined;
   const point = {
     width: jpeg.readUInt16LE(at), height: jpeg.readUInt16LE(at + 2),
     fullWidth: jpeg.readUInt16LE(at + 4), fullHeight: jpeg.readUInt16LE(at + 6),

@@ -108,8 +108,7 @@ export interface ViewerStateSample {
 export interface ScenarioRecords {
   firstFrameAt: number;
   shown: ShownFrame[];
-  /** null: the Sender cannot say (before adaptive rate). */
-  viewerStates: ViewerStateSample[] | null;
+  viewerStates: ViewerStateSample[];
   /** When each rate change after the first was made, as the benchmark saw it. */
   rateChanges: Array<{ t: number; mbit: number }>;
   /** SSIM by sequence number, of the frames the viewer saved; null when none were scored. */
@@ -166,7 +165,7 @@ export interface ScenarioResult {
   steps: StepResult[];
   perSecond: SecondStats[];
   /** Every 100 ms, the sender's estimate of what the viewer can take, and what it sends it. */
-  senderView: Array<{ t: number; estimateMbit: number | null; rttMs: number | null; width: number; quality: number }> | null;
+  senderView: Array<{ t: number; estimateMbit: number | null; rttMs: number | null; width: number; quality: number }>;
   rateChanges: Array<{ t: number; mbit: number }>;
   ssimFrames: number;
   dropped: number;
@@ -276,9 +275,9 @@ export function analyse(scenario: Scenario, records: ScenarioRecords): ScenarioR
     segments,
     steps,
     perSecond: seconds,
-    senderView: records.viewerStates?.map((s) => ({
+    senderView: records.viewerStates.map((s) => ({
       t: round(sinceStart(s.t), 2) as number, estimateMbit: s.estimateBps === null ? null : round(s.estimateBps / 1e6, 3), rttMs: round(s.rttMs), width: s.width, quality: s.quality,
-    })).filter((s) => s.t >= 0 && s.t < scenario.seconds) ?? null,
+    })).filter((s) => s.t >= 0 && s.t < scenario.seconds),
     rateChanges: records.rateChanges.map((c) => ({ t: round(sinceStart(c.t), 3) as number, mbit: c.mbit })),
     ssimFrames: records.ssim?.size ?? 0,
     dropped: records.dropped,
@@ -396,7 +395,7 @@ export function adaptiveChartSpec(results: AdaptiveResults): object {
     // The link's rate as steps, with a point at the end so the last step is drawn.
     for (const step of r.schedule) add(r.label, 'Mbit/s', 'link rate', step.at, step.mbit);
     if (r.schedule.length > 0) add(r.label, 'Mbit/s', 'link rate', r.seconds, r.schedule[r.schedule.length - 1].mbit);
-    for (const s of r.senderView ?? []) add(r.label, 'Mbit/s', "sender's estimate", s.t, s.estimateMbit);
+    for (const s of r.senderView) add(r.label, 'Mbit/s', "sender's estimate", s.t, s.estimateMbit);
   }
   const line = (interpolate: string) => ({ type: 'line', interpolate, strokeWidth: 1.5 });
   // One row per scenario, its three panels sharing the time axis; rows differ in length.

@@ -309,7 +309,7 @@ async function runScenario(scenario: Scenario, scene: string, dir: string): Prom
     // Stopped early: the viewer ended cleanly, but there is no time left to score its frames.
     if (stopping) throw new Error('the run is stopping');
     const viewed = lastJson(rx.out()) as { dropped: number; samples: number; shown: ShownFrame[] };
-    const sent = lastJson(tx.out()) as { viewerStates: ViewerStateSample[] | null };
+    const sent = lastJson(tx.out()) as { viewerStates: ViewerStateSample[] };
     let ssim: Map<number, number> | null = null;
     if (viewed.samples > 0) {
       const scored = lastJson(execFileSync(python, [benchFile('ssim.py'), scene, String(SOURCE_WIDTH), String(SOURCE_HEIGHT), sampleDir]).toString()) as { ssim: Record<string, number | null> };

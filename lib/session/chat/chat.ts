@@ -9,6 +9,7 @@ import type { CaptureSource, VideoBackend, VideoFrame } from '../../media/backen
 import { openSource } from '../../media/source';
 import type { Connection } from '../../net/connection';
 import type { Security } from '../../net/tls';
+import type { PointMeta } from '../../wire/meta';
 import { FrameSizeModel } from '../adapt';
 import type { DecodedFrame } from '../decoder';
 import { chatHudLines, Hud, Inset } from '../hud';
@@ -25,7 +26,6 @@ import {
 } from '../options';
 import { CapturePipeline } from '../pipeline';
 import { FanOut, type Adaptation, type FrameSink, type SendingStatus } from '../sinks';
-import type { PointMeta } from '../../wire/meta';
 import { StreamStats } from '../stats';
 import { Call } from './call';
 import { PartnerFinder } from './partner';
