@@ -9,6 +9,7 @@
         "native/capture.cc",
         "native/test_source.cc",
         "native/codec.cc",
+        "native/video_codec.cc",
         "native/jpeg.cc",
         "native/window.cc",
         "native/writer.cc",
@@ -17,7 +18,8 @@
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
-        "<!@(pkg-config --cflags-only-I opencv4 | sed 's/-I//g')"
+        "<!@(pkg-config --cflags-only-I opencv4 | sed 's/-I//g')",
+        "<!@(pkg-config --cflags-only-I libavcodec libavutil vpx | sed 's/-I//g')"
       ],
       "libraries": [
         "-lopencv_core",
@@ -26,7 +28,8 @@
         "-lopencv_videoio",
         "-lopencv_highgui",
         "-ljpeg",
-        "<!@(pkg-config --libs-only-L opencv4)"
+        "<!@(pkg-config --libs-only-L opencv4)",
+        "<!@(pkg-config --libs libavcodec libavutil vpx)"
       ],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

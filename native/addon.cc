@@ -12,6 +12,7 @@
 #include "frame.h"
 #include "socket.h"
 #include "test_hooks.h"
+#include "video_codec.h"
 #include "window.h"
 #include "writer.h"
 
@@ -26,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Capture::Init(env, exports);
   VideoWriter::Init(env, exports);
   InitCodec(env, exports);
+  InitVideoCodec(env, exports);
   InitWindow(env, exports);
   InitSocket(env, exports);
   exports.Set("opencvVersion", Napi::String::New(env, CV_VERSION));

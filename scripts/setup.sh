@@ -24,7 +24,9 @@ done
 # Building and running: OpenCV and libjpeg(-turbo) with headers, a C++ toolchain, Python 3 (node-gyp
 # runs gyp with it), and GStreamer's base and good plugins for --source pipelines (appsink,
 # videoconvert, v4l2src, souphttpsrc, rtspsrc...).
-packages=(libopencv-dev libjpeg-dev pkg-config g++ make python3 gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+# libavcodec-dev and libavutil-dev: H.264 (libx264 through libavcodec, and its decoder); libvpx-dev:
+# VP8, used directly because FFmpeg's wrapper cannot change the bitrate mid-stream (native/video_codec.h).
+packages=(libopencv-dev libjpeg-dev libavcodec-dev libavutil-dev libvpx-dev pkg-config g++ make python3 gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 case "$purpose" in
   run) ;;
   # An X server, key presses and screenshots for the window tests, Python cv2 peers, cmake for the

@@ -38,6 +38,62 @@ export interface NativeWriter {
   release(): Promise<void>;
 }
 
+export type VideoCodecName = 'h264' | 'vp8';
+
+/** Benchmarks only: overrides of the settings native/video_codec.cc chose by measurement. */
+export interface VideoCodecTuning {
+  threads?: number;
+  /** x264 preset and profile (ultrafast ... medium; baseline, main, high). */
+  preset?: string;
+  profile?: string;
+  /** libvpx VP8 cpu-used, -16 to 16 (higher is faster). */
+  cpuUsed?: number;
+}
+
+export interface EncodedVideoFrame {
+  data: Buffer;
+  keyframe: boolean;
+}
+
+/** One frame in, one frame out; one encode() at a time (a second call while one runs rejects with CVCHAT_VIDEO_BUSY). */
+export interface NativeVideoEncoder {
+  /**
+   * Encodes `frame` (8-bit, 1, 3 or 4 channels; scaled to the encoder's size if it differs) at
+   * `bitrateBps` (followed from this frame on), as a keyframe when asked or when it is the first.
+   */
+  encode(frame: NativeFrame, bitrateBps: number, keyframe: boolean): Promise<EncodedVideoFrame>;
+  /** Frees the codec now, or when the encode in flight ends; later calls reject with CVCHAT_VIDEO_CLOSED. */
+  close(): void;
+  readonly codec: VideoCodecName;
+  readonly width: number;
+  readonly height: number;
+}
+
+export interface DecodedVideoFrame {
+  /** A BGR frame when status is 'ok', else null. */
+  frame: NativeFrame | null;
+  /**
+   * 'error': damaged, truncated, not this codec, too large, flagged or concealed by the decoder,
+   * or not a keyframe while the decoder waits for one (after creation, reset() or any error).
+   * 'none': the decoder gave no picture.
+   */
+  status: 'ok' | 'error' | 'none';
+  keyframe: boolean;
+  /** The stream's size (0 before its first keyframe), or the decoded picture's before scaling. */
+  width: number;
+  height: number;
+  /** Why, when status is 'error'. */
+  reason?: string;
+}
+
+export interface NativeVideoDecoder {
+  decode(data: Buffer, maxPixels: number, width?: number, height?: number): Promise<DecodedVideoFrame>;
+  /** A new stream starts: frames are refused until its first keyframe. */
+  reset(): void;
+  close(): void;
+  readonly codec: VideoCodecName;
+}
+
 /** The addon takes the backend interface's capture spec as it is. */
 export type NativeCaptureSpec = CaptureSpec;
 
@@ -48,6 +104,10 @@ export interface NativeAddon {
   encode(frame: NativeFrame, format: ImageFormat, quality: number, width?: number, height?: number): Promise<Buffer>;
   decode(bytes: Buffer, maxPixels: number, channels: number, width?: number, height?: number): Promise<NativeFrame>;
   probeImage(bytes: Buffer): { format: string; width: number; height: number } | null;
+  /** Codecs with both an encoder and a decoder here, preferred first. */
+  videoCodecs(): VideoCodecName[];
+  VideoEncoder: { new (codec: VideoCodecName, width: number, height: number, fps: number, tuning?: VideoCodecTuning): NativeVideoEncoder };
+  VideoDecoder: { new (codec: VideoCodecName): NativeVideoDecoder };
   imshow(title: string, frame: NativeFrame): void;
   moveWindow(title: string, x: number, y: number): void;
   waitKey(delayMs: number): number;
