@@ -31,21 +31,22 @@ namespace cvchat {
 
 namespace {
 
-// Settings chosen by measurement at 1280x720, 30 fps, on a 2-core machine
+// Settings chosen by measurement at 1280x720, 30 fps, 2 Mbit/s, on a 2-core machine
 // (scripts/bench/codec-candidates.ts prints the table; the README quotes it).
 //
-// x264: `veryfast` gave the best picture per byte among the presets that stay well inside a 33 ms
-// frame; `high` profile (CABAC, 8x8 transforms) costs little time over constrained baseline and
-// saves bytes, and browsers' WebCodecs decode it. Two sliced threads cut one frame's encode time
-// nearly in half: with one viewer the latency of a frame matters more than the last few percent
-// of throughput, and sliced threads add no frame of delay (frame threads would).
-const char* const kX264Preset = "veryfast";
+// x264: `superfast` encodes a frame in 5.9 ms against veryfast's 8.2 at the same PSNR and SSIM for
+// its bytes; ultrafast (3.8 ms) lost 0.5 dB and 0.02 SSIM. `high` profile (CABAC, 8x8 transforms)
+// beat baseline by 0.004 SSIM at the same rate, and browsers' WebCodecs decode it. Two sliced
+// threads: 5.9 ms a frame against 6.9 ms on one, for 8% more CPU time; sliced threads add no frame
+// of delay (frame threads would hold one back per thread).
+const char* const kX264Preset = "superfast";
 const char* const kX264Profile = "high";
 const int kX264Threads = 2;
-// libvpx: realtime deadline; cpu-used 8 is the fastest VP8 speed that still beats JPEG's bytes at
-// the same PSNR; two threads with two token partitions, for the same reason as x264's.
-const int kVp8CpuUsed = 8;
-const int kVp8Threads = 2;
+// libvpx VP8: realtime deadline. cpu-used 4 to 8 gave identical frames, 12 was 7% faster at the
+// same quality, 16 lost 5.8 dB. One thread: two gave a p95 of 39 ms a frame against 12 ms (spikes
+// every few frames) and 0.3 dB less at the same rate.
+const int kVp8CpuUsed = 12;
+const int kVp8Threads = 1;
 
 // The rate control's buffer: a frame may overshoot its share (bitrate / fps) by at most this much
 // of a second of the link. A keyframe needs several times a P-frame's bytes; a quarter of a second
@@ -739,9 +740,8 @@ void VideoEncoder::Init(Napi::Env env, Napi::Object exports) {
   exports.Set("VideoEncoder", ctor);
 }
 
-// new VideoEncoder(codec, width, height, fps[, tuning]): opens the codec at once (a few ms). The
-// first frame's bitrate is the one the codec opens with; `tuning` ({ threads, preset, profile,
-// cpuUsed }) exists for the benchmark that chose the defaults.
+// new VideoEncoder(codec, width, height, fps[, tuning]): checks its arguments; `tuning` ({ threads,
+// preset, profile, cpuUsed }) exists for the benchmark that chose the defaults.
 VideoEncoder::VideoEncoder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VideoEncoder>(info) {
   Napi::Env env = info.Env();
   RequireArgs(info, 4, "new VideoEncoder(codec, width, height, fps)");
@@ -766,17 +766,11 @@ VideoEncoder::VideoEncoder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Vi
   s.preset = TuningString(tuning, "preset", kX264Preset);
   s.profile = TuningString(tuning, "profile", kX264Profile);
   s.cpuUsed = std::clamp(TuningInt(tuning, "cpuUsed", kVp8CpuUsed), -16, 16);
-  const double openingRate = 1e6;  // replaced by the first encode()'s bitrate before any frame
-  try {
-    if (h264) {
-      state_->core = std::make_unique<X264Core>(s, openingRate);
-    } else {
-      if (!HasVp8Encoder()) throw CodedError{"CVCHAT_VIDEO_CODEC_UNAVAILABLE", "This libvpx has no VP8 encoder"};
-      state_->core = std::make_unique<Vp8Core>(s, openingRate);
-    }
-  } catch (const CodedError& e) {
-    ThrowCoded(env, e.code, e.message);
+  if (h264 ? !HasX264() : !HasVp8Encoder()) {
+    ThrowCoded(env, "CVCHAT_VIDEO_CODEC_UNAVAILABLE", "No " + state_->codec + " encoder here (see videoCodecs())");
   }
+  // The codec itself opens on the first encode(), on the worker: opening takes milliseconds, and
+  // the first frame's bitrate is then the one its rate control starts from.
 }
 
 // encode(frame, bitrateBps, keyframe) -> Promise<{ data: Buffer, keyframe: boolean }>
@@ -802,6 +796,13 @@ Napi::Value VideoEncoder::Encode(const Napi::CallbackInfo& info) {
   return RunAsync(
       env, "cvchat.videoEncoder.encode",
       [state, mat, bitrate, keyframe, first, out] {
+        if (!state->core) {
+          if (state->codec == "h264") {
+            state->core = std::make_unique<X264Core>(state->settings, bitrate);
+          } else {
+            state->core = std::make_unique<Vp8Core>(state->settings, bitrate);
+          }
+        }
         ToI420(mat, state->settings.size, &state->i420);
         state->core->Encode(state->i420, bitrate, keyframe || first, out.get());
       },
