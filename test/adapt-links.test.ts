@@ -8,6 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 
+import type { CodecChoice } from '../lib/base/codecs';
 import { DEFAULT_QUALITY } from '../lib/base/limits';
 import { labelColor } from '../lib/media/source';
 import { framePixels } from '../lib/media/video';
@@ -99,9 +100,9 @@ describe('each peer\'s stream adapts to its own link (namespaces, a 2 Mbit/s tbf
     clearTimeout(timer);
   }
 
-  function viewer(address: string, port: number, security: { key: string } | { insecure: true }): { receiver: Receiver; seen: Seen[] } {
+  function viewer(address: string, port: number, security: { key: string } | { insecure: true }, codec: CodecChoice = 'jpeg'): { receiver: Receiver; seen: Seen[] } {
     const seen: Seen[] = [];
-    const receiver = new Receiver({ connect: { host: address, port }, ...security, onFrame: record(seen) });
+    const receiver = new Receiver({ connect: { host: address, port }, ...security, codec, onFrame: record(seen) });
     const done = receiver.run().catch(() => undefined);
     stops.push(async () => {
       receiver.stop();
@@ -111,8 +112,8 @@ describe('each peer\'s stream adapts to its own link (namespaces, a 2 Mbit/s tbf
   }
 
   /** A 1280x720 test source at 30 fps on the sender's host, on port 9000 of each of its addresses. */
-  async function startSender(security: string[]): Promise<CliRun> {
-    const sender = cvchatIn(senderNs, ['sender', '--no-window', '--source', 'test', '--size', `${WIDTH}x${HEIGHT}`, '--fps', '30', '--host', '0.0.0.0', '--port', '9000', '--stats', ...security]);
+  async function startSender(args: string[]): Promise<CliRun> {
+    const sender = cvchatIn(senderNs, ['sender', '--no-window', '--source', 'test', '--size', `${WIDTH}x${HEIGHT}`, '--fps', '30', '--host', '0.0.0.0', '--port', '9000', '--stats', ...args]);
     await waitFor('the sender to listen', () => (/sending 1280x720/.test(sender.stderr()) ? true : sender.child.exitCode !== null ? assert.fail(sender.stderr()) : undefined));
     return sender;
   }
@@ -162,8 +163,8 @@ describe('each peer\'s stream adapts to its own link (namespaces, a 2 Mbit/s tbf
     }
   });
 
-  it('a slow viewer is sent smaller frames, a fast one full ones, from the same sender', async () => {
-    const sender = await startSender(['--key', TEST_KEY]);
+  it('JPEG: a slow viewer is sent smaller frames, a fast one full ones, from the same sender', async () => {
+    const sender = await startSender(['--key', TEST_KEY, '--codec', 'jpeg']);
     const slowViewer = viewer(slow.address, 9000, { key: TEST_KEY });
     const fastViewer = viewer(fast.address, 9000, { key: TEST_KEY });
 
@@ -193,13 +194,13 @@ describe('each peer\'s stream adapts to its own link (namespaces, a 2 Mbit/s tbf
     assert.deepEqual([toFast.width, toFast.height, toFast.quality], [WIDTH, HEIGHT, QUALITY], `the sender sends the fast viewer the full point: ${JSON.stringify(toFast)}`);
   });
 
-  it('a chat over a link slow both ways adapts in both directions', async () => {
+  it('JPEG: a chat over a link slow both ways adapts in both directions', async () => {
     const port = await freePort();
     const bob = cvchatIn(chatNs, ['chat', '--no-window', '--source', 'test', '--size', `${WIDTH}x${HEIGHT}`, '--fps', '30', '--label', 'bob',
-      '--listen', `${chatLink.address}:9000`, '--peer', `${chatLink.hereAddress}:${port}`, '--stats', '--key', TEST_KEY]);
+      '--listen', `${chatLink.address}:9000`, '--peer', `${chatLink.hereAddress}:${port}`, '--stats', '--key', TEST_KEY, '--codec', 'jpeg']);
     const seen: Seen[] = [];
     const alice = new Chat({
-      source: 'test', width: WIDTH, height: HEIGHT, fps: 30, label: 'alice', key: TEST_KEY,
+      source: 'test', width: WIDTH, height: HEIGHT, fps: 30, label: 'alice', key: TEST_KEY, codec: 'jpeg',
       listen: { host: chatLink.hereAddress, port }, peer: { host: chatLink.address, port: 9000 }, onFrame: record(seen),
     });
     await alice.start();
@@ -227,7 +228,7 @@ describe('each peer\'s stream adapts to its own link (namespaces, a 2 Mbit/s tbf
   });
 
   it('a Python viewer that never ACKs gets full frames, beside a cvchat viewer that adapts, on the slow link', async () => {
-    const sender = await startSender(['--insecure']);
+    const sender = await startSender(['--insecure', '--codec', 'jpeg']);
     const py = spawn(python, [path.join(fixtures, 'seed_receiver.py'), slow.address, '9000', '100000']);
     let out = '';
     let err = '';
@@ -262,5 +263,39 @@ describe('each peer\'s stream adapts to its own link (namespaces, a 2 Mbit/s tbf
     assert.equal(toPython.estimateBps, null, `no estimate for a viewer that never ACKs: ${JSON.stringify(toPython)}`);
     assert.deepEqual([toPython.width, toPython.height, toPython.quality], [WIDTH, HEIGHT, QUALITY], JSON.stringify(toPython));
     assert.equal(typeof toCompanion.estimateBps, 'number', JSON.stringify(toCompanion));
+  });
+
+  it('video: a slow viewer and a fast one each get their own stream, at their own bitrate, and each decodes it', async () => {
+    const sender = await startSender(['--key', TEST_KEY]);
+    const slowViewer = viewer(slow.address, 9000, { key: TEST_KEY }, 'auto');
+    const fastViewer = viewer(fast.address, 9000, { key: TEST_KEY }, 'auto');
+    const video = (s: Seen) => s.point?.codec === 'h264';
+    // The slow link's estimate comes down to it: its stream's bitrate under 2 Mbit/s.
+    await waitFor('the slow viewer\'s stream to fit its link', () => (slowViewer.seen.some((s) => video(s) && s.point!.bitrateBps! < 2e6) ? true : undefined), ADAPT_DEADLINE_MS);
+    const slowFrom = slowViewer.seen.length;
+    const fastFrom = fastViewer.seen.length;
+    await waitFor('60 more frames on each viewer', () =>
+      (slowViewer.seen.length >= slowFrom + 60 && fastViewer.seen.length >= fastFrom + 60 ? true : undefined), ADAPT_DEADLINE_MS);
+    const linesThen = statsLines(sender.stdout()).length;
+    const sending = await waitFor('a --stats line listing both viewers', () => {
+      const line = newestStats(sender, 'sender', linesThen);
+      return line && line.sending.length === 2 ? (line.sending as SendingStatus[]) : undefined;
+    });
+    const slowSeen = slowViewer.seen.slice(slowFrom);
+    const fastSeen = fastViewer.seen.slice(fastFrom);
+    for (const [name, seen] of [['slow', slowSeen], ['fast', fastSeen]] as const) {
+      assert.ok(seen.every(video), `the ${name} viewer shows H.264 frames only`);
+      for (const s of seen) assert.deepEqual([s.width, s.height], [WIDTH, HEIGHT], `the ${name} viewer shows the full size`);
+    }
+    const mean = (seen: Seen[]) => seen.reduce((n, s) => n + s.point!.bitrateBps!, 0) / seen.length;
+    assert.ok(mean(fastSeen) > 1.5 * mean(slowSeen), `the fast viewer's stream has the higher bitrate: ${mean(fastSeen).toFixed(0)} against ${mean(slowSeen).toFixed(0)} bit/s`);
+    // Each viewer decoded what it was sent: frames passed over (waiting for a keyframe) are counted as dropped.
+    assert.ok(slowViewer.receiver.stats.dropped <= 2 && fastViewer.receiver.stats.dropped <= 2,
+      `no decoder lost its stream: dropped ${slowViewer.receiver.stats.dropped} (slow), ${fastViewer.receiver.stats.dropped} (fast)`);
+    const toSlow = sending.find((s) => s.remote.startsWith(`${net}.1.1:`));
+    const toFast = sending.find((s) => s.remote.startsWith(`${net}.2.1:`));
+    assert.ok(toSlow && toFast, JSON.stringify(sending));
+    assert.deepEqual([toSlow.codec, toFast.codec], ['h264', 'h264'], JSON.stringify(sending));
+    assert.ok(toFast.bitrateBps! > toSlow.bitrateBps!, JSON.stringify(sending));
   });
 });

@@ -161,7 +161,7 @@ describe('the HUD of an adapting stream', () => {
     const point = { width: 640, height: 360, fullWidth: 1280, fullHeight: 720, quality: 50, estimateBps: 4_520_000 };
     assert.deepEqual(receiverHudLines(stats, point).slice(1), ['640x360 of 1280x720 q50  link ~4.5 Mbit/s']);
     assert.equal(receiverHudLines(stats).length, 1);
-    const sending = { remote: 'x', estimateBps: 18_400_000, rttMs: 20, queueMs: 1, width: 1280, height: 720, quality: 65 };
+    const sending = { remote: 'x', estimateBps: 18_400_000, rttMs: 20, queueMs: 1, width: 1280, height: 720, quality: 65, codec: 'jpeg' as const, bitrateBps: null };
     const chat = chatHudLines(stats, undefined, 20, 0, sending, point);
     assert.deepEqual(chat.slice(2), ['in 640x360 of 1280x720 q50  link ~4.5 Mbit/s', 'out 1280x720 q65  link ~18 Mbit/s']);
     assert.equal(chatHudLines(stats, undefined, null, 0, { ...sending, estimateBps: null }).at(-1), 'out 1280x720 q65  full quality (no estimate)');

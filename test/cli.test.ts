@@ -120,9 +120,9 @@ describe('commands without a display', () => {
     assert.ok(statsLines(sender.stdout()).some((l) => l.role === 'sender' && l.final));
   });
 
-  it('--stats say what each viewer is sent and what the receiver gets: size, quality and the rate estimate', async () => {
+  it('--stats say what each viewer is sent and what the receiver gets: size, quality and the rate estimate (--codec jpeg)', async () => {
     const port = await freePort();
-    const sender = runCli(['sender', '--source', 'test', '--size', '320x240', '--quality', '70', '--port', String(port), '--stats', '--key', TEST_KEY], headless());
+    const sender = runCli(['sender', '--source', 'test', '--size', '320x240', '--quality', '70', '--port', String(port), '--stats', '--key', TEST_KEY, '--codec', 'jpeg'], headless());
     await waitFor('the sender to listen', () => (/sending 320x240/.test(sender.stderr()) ? true : undefined));
     const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--frames', '75', '--stats', '--key', TEST_KEY], headless());
     assert.equal(await exitWithin(receiver, 20_000), 0, receiver.stderr());
@@ -131,12 +131,27 @@ describe('commands without a display', () => {
     // Loopback is fast: the estimate allows the full size at the user's quality.
     const sent = statsLines(sender.stdout()).flatMap((l) => l.sending ?? []).filter((v: { estimateBps: number | null }) => v.estimateBps !== null);
     assert.ok(sent.length > 0, `a per-second line lists the viewer with its estimate: ${sender.stdout()}`);
-    assert.ok(sent.every((v: { estimateBps: number; width: number; height: number; quality: number; remote: string }) =>
-      v.estimateBps > 1e6 && v.width === 320 && v.height === 240 && v.quality === 70 && /^127\.0\.0\.1:\d+$/.test(v.remote)), JSON.stringify(sent));
+    assert.ok(sent.every((v: { estimateBps: number; width: number; height: number; quality: number; remote: string; codec: string }) =>
+      v.estimateBps > 1e6 && v.width === 320 && v.height === 240 && v.quality === 70 && v.codec === 'jpeg' && /^127\.0\.0\.1:\d+$/.test(v.remote)), JSON.stringify(sent));
     const got = statsLines(receiver.stdout()).map((l) => l.receiving).filter(Boolean);
     assert.ok(got.length > 0, 'the receiver says how its frames were sent');
     assert.deepEqual({ ...got[got.length - 1], estimateBps: 0 }, { width: 320, height: 240, fullWidth: 320, fullHeight: 240, quality: 70, estimateBps: 0 });
     assert.ok(got[got.length - 1].estimateBps > 1e6);
+  });
+
+  it('--stats with the video codec (the default between cvchat peers): the codec and its bitrate on both sides', async () => {
+    const port = await freePort();
+    const sender = runCli(['sender', '--source', 'test', '--size', '320x240', '--port', String(port), '--stats', '--key', TEST_KEY], headless());
+    await waitFor('the sender to listen', () => (/sending 320x240/.test(sender.stderr()) ? true : undefined));
+    const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--frames', '75', '--stats', '--key', TEST_KEY], headless());
+    assert.equal(await exitWithin(receiver, 20_000), 0, receiver.stderr());
+    sender.child.kill('SIGTERM');
+    assert.equal(await exitWithin(sender, 10_000), 0);
+    const sent = statsLines(sender.stdout()).flatMap((l) => l.sending ?? []).filter((v: { codec: string }) => v.codec !== 'jpeg');
+    assert.ok(sent.length > 0 && sent.every((v: { codec: string; bitrateBps: number; width: number; quality: number }) => v.codec === 'h264' && v.bitrateBps > 0 && v.width === 320 && v.quality === 0), JSON.stringify(sent));
+    const got = statsLines(receiver.stdout()).map((l) => l.receiving).filter(Boolean);
+    const last = got[got.length - 1];
+    assert.ok(last && last.codec === 'h264' && last.bitrateBps > 0 && last.width === 320, JSON.stringify(last));
   });
 
   it('a sender whose video file ends says so and exits 0', async () => {
@@ -161,6 +176,8 @@ describe('commands without a display', () => {
       [['receiver', '--connect', 'nowhere'], /HOST:PORT for --connect/],
       [['sender', '--bogus'], /Unknown option '--bogus'/],
       [['sender', '--backend', 'gpu'], /'native' or 'opencv4nodejs' for --backend/],
+      [['sender', '--codec', 'av1'], /Expected auto, jpeg, h264 or vp8 for --codec but received 'av1'/],
+      [['receiver', '--codec', 'h264', '--wire', 'pickle'], /The pickle wire carries raw pixels for Python peers, not h264/],
       [['chat', '--listen', '9999'], /HOST:PORT \(your partner's --listen address\) for --peer/],
       [['chat', '--peer', 'host'], /HOST:PORT for --peer/],
     ];

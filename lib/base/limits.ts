@@ -62,6 +62,11 @@ export const DEFAULT_UNSENT_LIMIT_BYTES = 64 * 1024;
 export const MAX_POINTS_PER_FRAME = 3;
 /** Decodes in flight per connection: two keep both cores busy when frames come faster than one decoder. */
 export const MAX_DECODES = 2;
+/**
+ * Video frames waiting for their stream's decoder (which takes them one at a time, in order). A
+ * sender keeps at most MAX_UNACKED unacknowledged; more come only from a peer that ignores that.
+ */
+export const MAX_QUEUED_VIDEO_FRAMES = 8;
 
 // Reconnecting.
 /** After a failed dial: the first pause, doubling to the longest. */

@@ -3,6 +3,7 @@
 import type { ParseArgsConfig } from 'node:util';
 
 import { parseSize } from '../base/address';
+import { isVideoCodecName, VIDEO_CODECS, type CodecChoice } from '../base/codecs';
 import { CvchatError, invalidOption } from '../base/errors';
 import { notice } from '../base/log';
 import type { BackendName } from '../media/backend';
@@ -21,6 +22,7 @@ const COMMON: ParseArgsConfig['options'] = {
   key: { type: 'string' },
   wire: { type: 'string' },
   backend: { type: 'string' },
+  codec: { type: 'string' },
 };
 const SOURCE: ParseArgsConfig['options'] = {
   source: { type: 'string' },
@@ -56,6 +58,15 @@ function decimal(values: Values, name: string): number | undefined {
   const value = Number(text);
   if (typeof text !== 'string' || text.trim() === '' || !Number.isFinite(value)) throw invalidOption(`--${name}`, 'number', text);
   return value;
+}
+
+/** --codec: auto (the default), jpeg, or a codec by name (whether this build has it is checked by the session). */
+export function codecOption(values: Values): CodecChoice {
+  const codec = values.codec ?? 'auto';
+  if (codec !== 'auto' && codec !== 'jpeg' && !isVideoCodecName(codec)) {
+    throw invalidOption('--codec', `auto, jpeg, ${VIDEO_CODECS.join(' or ')}`, codec);
+  }
+  return codec;
 }
 
 export function backendOption(values: Values): BackendName {

@@ -20,6 +20,9 @@ const COMMON = `  --no-window            run without a window (also chosen when 
                          Uncompressed (tens of times more bytes than JPEG) and unauthenticated.
                          cvchat parses these pickles without running them, where Python's
                          pickle.loads would run whatever a peer sends
+  --codec C              auto (default): H.264, else VP8, with cvchat peers that have it (several times
+                         fewer bytes than JPEG for the same picture), JPEG with any other peer;
+                         jpeg: JPEG frames only; h264 or vp8: that codec where the peer has it
   --backend NAME         native (default) or opencv4nodejs (install: bash scripts/install-opencv4nodejs.sh)
   -h, --help             this text`;
 

@@ -14,7 +14,7 @@ import { Chat } from '../session/chat/chat';
 import { Receiver } from '../session/receiver';
 import { Sender } from '../session/sender';
 import { StatsPrinter, type StreamStats } from '../session/stats';
-import { applyWire, backendOption, integer, keyOption, limitOptions, OPTIONS, securityOptions, sourceOptions, type Values } from './args';
+import { applyWire, backendOption, codecOption, integer, keyOption, limitOptions, OPTIONS, securityOptions, sourceOptions, type Values } from './args';
 import { COMMAND_HELP, MAIN_HELP, type Command } from './help';
 import { ask, canPrompt } from './prompt';
 
@@ -89,7 +89,7 @@ async function runSender(values: Values): Promise<number> {
   const display = makeDisplay(values, backend, { quit: () => void sender?.stop() });
   sender = new Sender({
     ...sourceOptions(values),
-    ...securityOptions(values, keyOption(values)),
+    codec: codecOption(values), ...securityOptions(values, keyOption(values)),
     host,
     port,
     maxViewers: integer(values, 'max-viewers'),
@@ -121,7 +121,7 @@ async function runReceiver(values: Values): Promise<number> {
   let receiver: Receiver | undefined;
   const display = makeDisplay(values, backend, { quit: () => receiver?.stop(), key: (k) => receiver?.onKey(k) });
   receiver = new Receiver({
-    ...securityOptions(values, key),
+    codec: codecOption(values), ...securityOptions(values, key),
     ...limitOptions(values),
     connect,
     frames: integer(values, 'frames'),
@@ -154,7 +154,7 @@ async function runChat(values: Values): Promise<number> {
   const display = makeDisplay(values, backend, { quit: () => chat?.stop(), key: (k) => chat?.onKey(k) });
   chat = new Chat({
     ...sourceOptions(values),
-    ...securityOptions(values, key),
+    codec: codecOption(values), ...securityOptions(values, key),
     ...limitOptions(values),
     listen,
     peer,
@@ -181,10 +181,10 @@ async function runDemo(values: Values): Promise<number> {
   let receiver: Receiver | undefined;
   const display = makeDisplay(values, backend, { quit: () => void stop(), key: (k) => receiver?.onKey(k) });
   // One process, both ends: the sender makes a key unless the user gave one, and the receiver uses it.
-  const sender = new Sender({ ...sourceOptions(values), ...securityOptions(values, keyOption(values)), host: '127.0.0.1', port: 0, backend, display });
+  const sender = new Sender({ ...sourceOptions(values), codec: codecOption(values), ...securityOptions(values, keyOption(values)), host: '127.0.0.1', port: 0, backend, display });
   await sender.start();
   const key = sender.security.mode === 'tls' ? sender.security.key : undefined;
-  receiver = new Receiver({ ...securityOptions(values, key), connect: { host: '127.0.0.1', port: sender.port }, frames: integer(values, 'frames'), backend, display });
+  receiver = new Receiver({ codec: codecOption(values), ...securityOptions(values, key), connect: { host: '127.0.0.1', port: sender.port }, frames: integer(values, 'frames'), backend, display });
   const r = receiver;
   stop = async () => {
     r.stop();

@@ -4,7 +4,10 @@
 // file (the cmake-js build is tested that way).
 import path from 'node:path';
 
+import type { VideoCodecName } from '../base/codecs';
 import { CvchatError } from '../base/errors';
+
+export type { VideoCodecName };
 import type { BGR, CaptureSpec, ImageFormat } from './backend';
 
 export interface NativeCaptureInfo {
@@ -38,7 +41,6 @@ export interface NativeWriter {
   release(): Promise<void>;
 }
 
-export type VideoCodecName = 'h264' | 'vp8';
 
 /** Benchmarks only: overrides of the settings native/video_codec.cc chose by measurement. */
 export interface VideoCodecTuning {

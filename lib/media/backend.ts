@@ -2,6 +2,8 @@
 // cvchat's own addon (the default) and @u4/opencv4nodejs (optional, installed on demand by
 // scripts/install-opencv4nodejs.sh). Both pass the same backend tests, so the benchmark compares
 // like with like.
+import type { VideoCodecName } from '../base/codecs';
+
 export type BackendName = 'native' | 'opencv4nodejs';
 
 /** A colour in OpenCV's order: [blue, green, red], each 0-255. */
@@ -57,6 +59,45 @@ export interface CaptureSpec {
   frames?: VideoFrame[];
 }
 
+/** One frame of a video codec's stream, as the encoder made it. */
+export interface EncodedVideo {
+  data: Buffer;
+  keyframe: boolean;
+}
+
+/**
+ * A video codec's encoder: one stream, whose frames depend on the ones before (send all of them, in
+ * order, or a keyframe next). Encodes on the libuv pool, one frame at a time, with no delay: each
+ * call returns that frame's bytes.
+ */
+export interface VideoEncoder {
+  readonly codec: VideoCodecName;
+  /** The encoded size; frames of another size are scaled to it on the pool. */
+  readonly width: number;
+  readonly height: number;
+  /** `bitrateBps`: the target from this frame on (it may change every frame). */
+  encode(frame: VideoFrame, bitrateBps: number, keyframe: boolean): Promise<EncodedVideo>;
+  /** Frees the encoder (after the encode in progress, if any). */
+  close(): void;
+}
+
+export interface DecodedVideo {
+  /** ok: a picture; error: damaged, or missing the frames it refers to (nothing shown); none: no picture yet. */
+  status: 'ok' | 'error' | 'none';
+  frame: VideoFrame | null;
+  keyframe: boolean;
+}
+
+/** A video codec's decoder: one stream's frames, in order, one at a time, on the libuv pool. */
+export interface VideoDecoder {
+  readonly codec: VideoCodecName;
+  /** `size`: scale the picture to it (checked by the caller, within maxPixels). */
+  decode(data: Buffer, maxPixels: number, size?: Size): Promise<DecodedVideo>;
+  /** Forgets the stream: the next picture must come from a keyframe. */
+  reset(): void;
+  close(): void;
+}
+
 export interface VideoBackend {
   readonly name: BackendName;
   openCapture(spec: CaptureSpec): Promise<CaptureSource>;
@@ -87,4 +128,9 @@ export interface VideoBackend {
   drawText(frame: VideoFrame, text: string, x: number, y: number, scale: number, color: BGR): void;
   drawBox(frame: VideoFrame, x: number, y: number, width: number, height: number, color: BGR, thickness: number): void;
   overlay(target: VideoFrame, picture: VideoFrame, x: number, y: number, width: number, height: number): void;
+  /** The video codecs this backend encodes and decodes, by preference; none for opencv4nodejs. */
+  videoCodecs(): VideoCodecName[];
+  /** An encoder of `codec` at `size` (even sides) for a stream of about `fps` frames a second. */
+  openVideoEncoder(codec: VideoCodecName, size: Size, fps: number): VideoEncoder;
+  openVideoDecoder(codec: VideoCodecName): VideoDecoder;
 }

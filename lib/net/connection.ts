@@ -18,7 +18,7 @@ import {
   DEFAULT_UNSENT_LIMIT_BYTES,
   MAX_VIEWER_PAYLOAD_BYTES,
 } from '../base/limits';
-import { ackText, controlMessage, looksLikeTlsHandshake, PLAIN_ANSWER, parseAck, parseControl, type ControlKind, type FrameArrival } from '../wire/control';
+import { ackText, controlMessage, type AckNotes, looksLikeTlsHandshake, PLAIN_ANSWER, parseAck, parseControl, type ControlKind, type FrameArrival } from '../wire/control';
 import { FrameReader } from '../wire/framing';
 import { FrameWriter, type FrameTiming, type OutgoingFrame } from './outbound';
 import { RateEstimator, type RateEstimate } from './rate';
@@ -72,6 +72,10 @@ export interface ConnectionEvents {
   sent: [timing: FrameTiming];
   /** The peer acknowledged a frame. */
   acked: [timing: FrameTiming];
+  /** The video codecs the peer decodes, by its preference, when it first says so or changes its mind. */
+  codecs: [codecs: readonly string[]];
+  /** The peer's decoder needs a keyframe; `seq` is the frame its ACK acknowledged. */
+  keyframe: [seq: number];
   /** Once, when the socket has closed. */
   close: [end: ConnectionEnd];
 }
@@ -89,6 +93,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private endError: CvchatError | undefined;
   private stateValue: ConnectionState = 'open';
   bytesReceived = 0;
+  /** The video codecs the peer said it decodes (none until it says). */
+  peerCodecs: readonly string[] = [];
 
   constructor(
     private readonly socket: net.Socket,
@@ -185,9 +191,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * Tells the peer frame `seq` (and every older one) is done with: its flow control moves on. With
    * the frame's receipt, the ACK also says when it arrived, for the peer's rate estimate.
    */
-  ack(seq: number, receipt?: FrameReceipt): void {
+  ack(seq: number, receipt?: FrameReceipt, notes?: AckNotes): void {
     const arrival = receipt && { ...receipt, holdMs: Math.max(0, performance.now() - receipt.lastByteAt) };
-    this.sendControl('ACK', ackText(seq, arrival));
+    this.sendControl('ACK', ackText(seq, arrival, notes));
   }
 
   /**
@@ -250,6 +256,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       const ack = control?.kind === 'ACK' ? parseAck(control.text) : null;
       if (ack !== null) {
         this.writer.ack(ack.seq, ack.arrival);
+        if (ack.codecs && ack.codecs.join() !== this.peerCodecs.join()) {
+          this.peerCodecs = ack.codecs;
+          this.emit('codecs', ack.codecs);
+        }
+        if (ack.keyframe) this.emit('keyframe', ack.seq);
       } else if (this.options.inbound === 'acks') {
         this.fail(new CvchatError('CVCHAT_BAD_VIEWER_DATA', 'a viewer sent something other than ACKs'));
       } else if (control) {

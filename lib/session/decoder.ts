@@ -2,15 +2,19 @@
 // off the main thread, deliver in arrival order, and acknowledge each decoded frame so that the
 // sender's flow control moves on. A peer that sends faster than we decode loses old frames, never
 // gains lag.
+import type { VideoCodecName } from '../base/codecs';
 import { wallClock } from '../base/clock';
-import type { CvchatError } from '../base/errors';
-import { MAX_DECODES } from '../base/limits';
+import { CvchatError } from '../base/errors';
+import { MAX_DECODES, MAX_QUEUED_VIDEO_FRAMES } from '../base/limits';
 import { notice } from '../base/log';
 import type { VideoBackend, VideoFrame } from '../media/backend';
 import type { Connection, FrameReceipt } from '../net/connection';
+import type { AckNotes } from '../wire/control';
 import { readFrameMeta, type FrameMeta, type Wire } from '../wire/meta';
 import { unpickleImage } from '../wire/pickle';
+import { isVideoPayload, readVideoPayload, videoPointMeta, type VideoPayload } from '../wire/video';
 import type { StreamStats } from './stats';
+import { VideoStreamIn } from './video';
 
 export interface DecodedFrame {
   frame: VideoFrame;
@@ -26,13 +30,15 @@ export interface FrameDecoderOptions {
   maxPixels: number;
   /** jpeg (default): decode off the main thread. pickle: read numpy pickles, safely. */
   wire?: Wire;
+  /** The video codecs to offer the sender (in ACKs of its JPEG frames), by preference; none: JPEG only. */
+  codecs?: readonly VideoCodecName[];
 }
 
 export interface FrameDecoderEvents {
   /** A decoded frame, oldest first; the handler owns it from then on (must release it). */
   frame(decoded: DecodedFrame): void;
-  /** Frame `seq` was decoded: acknowledge it (only frames that carried cvchat's metadata). */
-  ack(seq: number, receipt: FrameReceipt | undefined): void;
+  /** Frame `seq` was decoded: acknowledge it (only frames that carried cvchat's metadata), with `notes` for the sender. */
+  ack(seq: number, receipt: FrameReceipt | undefined, notes: AckNotes): void;
   /** A payload that is not a picture we can show; the decoder has stopped. */
   error(error: CvchatError): void;
 }
@@ -46,8 +52,15 @@ interface Arrived {
 }
 
 interface Decoded extends Arrived {
-  frame: VideoFrame;
+  /** null: a video frame that may not be shown (its decoder waits for a keyframe). */
+  frame: VideoFrame | null;
   meta: FrameMeta | null;
+  notes: AckNotes;
+}
+
+/** A video frame waiting for the stream's decoder. */
+interface ArrivedVideo extends Arrived {
+  video: VideoPayload;
 }
 
 /**
@@ -57,6 +70,10 @@ interface Decoded extends Arrived {
  */
 export class FrameDecoder {
   private waiting: Arrived | null = null;
+  /** Video frames, oldest first: each depends on the one before, so none is replaced or skipped here. */
+  private videoQueue: ArrivedVideo[] = [];
+  private videoDecoding = false;
+  private videoIn: VideoStreamIn | null = null;
   private decoding = 0;
   private arrived = 0;
   /** Orders of the decodes in flight, oldest first, and results waiting for an older one. */
@@ -79,8 +96,12 @@ export class FrameDecoder {
    */
   push(payload: Buffer, receivedAt: number, receipt?: FrameReceipt): void {
     if (this.closed) return;
-    if (this.waiting) this.stats.addDropped();
-    this.waiting = { payload, receivedAt, receipt, order: ++this.arrived };
+    if (this.options.wire !== 'pickle' && isVideoPayload(payload)) {
+      this.pushVideo(payload, receivedAt, receipt);
+    } else {
+      if (this.waiting) this.stats.addDropped();
+      this.waiting = { payload, receivedAt, receipt, order: ++this.arrived };
+    }
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
     queueMicrotask(() => {
@@ -93,11 +114,39 @@ export class FrameDecoder {
   close(): void {
     this.closed = true;
     this.waiting = null;
-    for (const { frame } of this.finished.values()) frame.release();
+    this.videoQueue = [];
+    for (const { frame } of this.finished.values()) frame?.release();
     this.finished.clear();
+    // A decode in progress holds the decoder; it is closed when that decode ends.
+    if (!this.videoDecoding) this.videoIn?.close();
+  }
+
+  /**
+   * A video frame. A sender keeps at most two frames unacknowledged, so the queue stays short; a
+   * peer that sends more than it may loses the oldest, and the stream waits for a keyframe.
+   */
+  private pushVideo(payload: Buffer, receivedAt: number, receipt: FrameReceipt | undefined): void {
+    const video = readVideoPayload(payload);
+    if (!video) {
+      this.fail(new CvchatError('CVCHAT_BAD_VIDEO_FRAME', 'a video frame with a header that cvchat did not write'));
+      return;
+    }
+    if (this.videoQueue.length >= MAX_QUEUED_VIDEO_FRAMES) {
+      this.videoQueue.shift();
+      this.stats.addDropped();
+      this.videoIn?.lostSync();
+    }
+    this.videoQueue.push({ payload, receivedAt, receipt, order: ++this.arrived, video });
+  }
+
+  private fail(error: CvchatError): void {
+    if (this.closed) return;
+    this.close();
+    this.events.error(error);
   }
 
   private pump(): void {
+    this.pumpVideo();
     while (this.decoding < MAX_DECODES && this.waiting && !this.closed) {
       const arrived = this.waiting;
       const { payload, order } = arrived;
@@ -112,28 +161,63 @@ export class FrameDecoder {
             frame.release();
             return;
           }
-          this.finished.set(order, { ...arrived, frame, meta });
+          this.finished.set(order, { ...arrived, frame, meta, notes: this.options.codecs?.length ? { codecs: this.options.codecs } : {} });
           this.deliverInOrder();
           this.pump();
         },
         (error: CvchatError) => {
           this.decoding--;
-          if (this.closed) return;
-          this.close();
-          this.events.error(error);
+          this.fail(error);
         },
       );
     }
   }
 
+  /** The oldest video frame, once the one before it is done: decoded, or passed over until a keyframe. */
+  private pumpVideo(): void {
+    if (this.videoDecoding || this.closed || this.videoQueue.length === 0) return;
+    const arrived = this.videoQueue.shift() as ArrivedVideo;
+    const { info, meta } = arrived.video;
+    this.videoDecoding = true;
+    this.inFlight.push(arrived.order);
+    this.videoIn ??= new VideoStreamIn(this.backend);
+    const videoIn = this.videoIn;
+    const showAt = info.width !== info.fullWidth || info.height !== info.fullHeight ? { width: info.fullWidth, height: info.fullHeight } : undefined;
+    const fits = showAt && showAt.width * showAt.height <= this.options.maxPixels ? showAt : undefined;
+    videoIn.decode(arrived.video, this.options.maxPixels, fits).then(
+      (shown) => {
+        this.videoDecoding = false;
+        if (this.closed) {
+          shown.frame?.release();
+          videoIn.close();
+          return;
+        }
+        if (!shown.frame) this.stats.addDropped();
+        this.finished.set(arrived.order, { ...arrived, frame: shown.frame, meta: { ...meta, point: videoPointMeta(info) }, notes: shown.keyframeWanted ? { keyframe: true } : {} });
+        this.deliverInOrder();
+        this.pump();
+      },
+      (error: CvchatError) => {
+        this.videoDecoding = false;
+        if (this.closed) videoIn.close();
+        this.fail(error);
+      },
+    );
+  }
+
   private deliverInOrder(): void {
     while (!this.closed && this.inFlight.length > 0 && this.finished.has(this.inFlight[0])) {
       const order = this.inFlight.shift() as number;
-      const { payload, receivedAt, receipt, frame, meta } = this.finished.get(order) as Decoded;
+      const { payload, receivedAt, receipt, frame, meta, notes } = this.finished.get(order) as Decoded;
       this.finished.delete(order);
+      // A video frame passed over is still acknowledged (the sender's window moves on), with its request for a keyframe.
+      if (!frame) {
+        if (meta) this.events.ack(meta.seq, receipt, notes);
+        continue;
+      }
       const latencyMs = meta && meta.captureTime > 0 ? wallClock() - meta.captureTime : undefined;
       this.stats.addFrame(payload.length, latencyMs);
-      if (meta) this.events.ack(meta.seq, receipt);
+      if (meta) this.events.ack(meta.seq, receipt, notes);
       this.events.frame({ frame, meta, latencyMs, receivedAt, payload });
     }
   }
@@ -167,7 +251,7 @@ export function decodeFrom(
 ): FrameDecoder {
   const decoder = new FrameDecoder(backend, options, stats, {
     frame: onFrame,
-    ack: (seq, receipt) => connection.ack(seq, receipt),
+    ack: (seq, receipt, notes) => connection.ack(seq, receipt, notes),
     error: (error) => connection.destroy(error),
   });
   connection.on('frame', (payload, receivedAt, receipt) => decoder.push(payload, receivedAt, receipt));

@@ -29,10 +29,16 @@ export class Hud {
 const ms = (value: number | null) => (value === null ? '-' : `${value.toFixed(0)} ms`);
 const mbits = (bps: number) => `${(bps / 1e6).toFixed(bps < 1e7 ? 1 : 0)} Mbit/s`;
 
-/** An adapted frame: its size and quality against the stream's, and the sender's estimate of the link. */
+/** How a frame was coded: JPEG's quality, or a video codec and its bitrate. */
+const coding = (codec: string | undefined, quality: number, bitrateBps: number | null | undefined) =>
+  codec && codec !== 'jpeg' ? `${codec} ${mbits(bitrateBps ?? 0)}` : `q${quality}`;
+
+/** An adapted frame: its size and coding against the stream's, and the sender's estimate of the link. */
 function pointLine(point: PointMeta): string {
   const size = point.width === point.fullWidth && point.height === point.fullHeight ? `${point.width}x${point.height}` : `${point.width}x${point.height} of ${point.fullWidth}x${point.fullHeight}`;
-  return `${size} q${point.quality}  link ~${mbits(point.estimateBps)}`;
+  // A video stream without an estimate (--no-adapt at the sender) has a fixed bitrate.
+  const link = point.codec && point.estimateBps === 0 ? 'fixed rate' : `link ~${mbits(point.estimateBps)}`;
+  return `${size} ${coding(point.codec, point.quality, point.bitrateBps)}  ${link}`;
 }
 
 /** The receiver's lines: what arrives, how late, how much was skipped, and how the sender adapts it. */
@@ -46,8 +52,8 @@ export function receiverHudLines(stats: StreamStats, point?: PointMeta): string[
 /** What we send the partner: size and quality, and our estimate of the link. */
 function sendingLine(status: SendingStatus | undefined): string {
   if (!status || status.width === 0) return 'out: -';
-  const estimate = status.estimateBps === null ? 'full quality (no estimate)' : `link ~${mbits(status.estimateBps)}`;
-  return `out ${status.width}x${status.height} q${status.quality}  ${estimate}`;
+  const estimate = status.estimateBps !== null ? `link ~${mbits(status.estimateBps)}` : status.codec === 'jpeg' ? 'full quality (no estimate)' : 'fixed rate';
+  return `out ${status.width}x${status.height} ${coding(status.codec, status.quality, status.bitrateBps)}  ${estimate}`;
 }
 
 /** The chat's lines: both directions, the round trip, what was skipped either way, and how each direction adapts. */

@@ -1,6 +1,7 @@
 // The options that sender, receiver and chat share, each checked once here and named in the error,
 // and the one key policy: a side that offers a stream (sender, chat) makes a strong key when given
 // none; a receiver must be given the sender's.
+import { VIDEO_CODECS, isVideoCodecName, type CodecChoice, type VideoCodecName } from '../base/codecs';
 import { checkBoolean, checkInteger, checkNumber, CvchatError, invalidOption } from '../base/errors';
 import {
   DEFAULT_MAX_FRAME_BYTES,
@@ -32,6 +33,35 @@ export interface SessionOptions extends SecurityOptions {
   backend?: BackendName;
   /** Show video in this display; none means headless. */
   display?: Display;
+  /**
+   * auto (default): a video codec (H.264, else VP8) with cvchat peers that have one too, JPEG with
+   * any other peer; jpeg: JPEG only; h264 or vp8: that codec where the peer has it, else JPEG.
+   */
+  codec?: CodecChoice;
+}
+
+/**
+ * The video codecs a role may send and offer, by preference, from `codec` (see SessionOptions):
+ * none for jpeg and for the pickle wire. A codec asked for by name must be in this build.
+ */
+export function checkCodec(codec: unknown, backend: VideoBackend, wire: Wire | undefined): readonly VideoCodecName[] {
+  if (codec !== undefined && codec !== 'auto' && codec !== 'jpeg' && !isVideoCodecName(codec)) {
+    throw invalidOption('codec', `'auto', 'jpeg', ${VIDEO_CODECS.map((name) => `'${name}'`).join(', ')}`, codec);
+  }
+  if (codec === 'jpeg') return [];
+  if (wire === 'pickle') {
+    if (codec === undefined || codec === 'auto') return [];
+    throw new CvchatError('CVCHAT_INVALID_OPTION', `The pickle wire carries raw pixels for Python peers, not ${codec}: drop --codec or --wire pickle`);
+  }
+  const available = backend.videoCodecs();
+  if (codec === undefined || codec === 'auto') return available;
+  if (!available.includes(codec)) {
+    const why = backend.name === 'native'
+      ? `this build of the addon has no ${codec} encoder and decoder (FFmpeg's libavcodec${codec === 'h264' ? ' with libx264' : ' with libvpx'}): run \`bash scripts/setup.sh\` and \`npm run build:native\``
+      : `the ${backend.name} backend has no video codecs: use --backend native`;
+    throw new CvchatError('CVCHAT_NO_VIDEO_CODEC', `--codec ${codec}: ${why}, or choose --codec auto or jpeg`);
+  }
+  return [codec];
 }
 
 function checkWire(wire: unknown, insecure: boolean | undefined): Wire {

@@ -7,7 +7,7 @@ import type { CaptureSource, VideoBackend, VideoFrame } from '../media/backend';
 import type { Wire } from '../wire/meta';
 import { pickleImage } from '../wire/pickle';
 import { fullPoint, type FrameSizeModel, type OperatingPoint } from './adapt';
-import type { EncodedFrame, FanOut } from './sinks';
+import type { EncodedFrame, FanOut, FrameSink } from './sinks';
 import { StreamStats } from './stats';
 
 export interface PipelineOptions {
@@ -124,18 +124,24 @@ export class CapturePipeline {
         return;
       }
       const intervalMs = this.options.fps > 0 ? 1000 / this.options.fps : NOMINAL_INTERVAL_MS;
-      const plan = this.sinks.plan({ size, intervalMs, now: performance.now() }, full);
+      const ownEncoders: FrameSink[] = [];
+      const plan = this.sinks.plan({ size, intervalMs, now: performance.now() }, full, ownEncoders);
       // With no sink to send to, the frame is still encoded at the full point: --stats and the
       // frame counts say what the source and encoder do even before a viewer joins.
-      if (plan.length === 0) plan.push({ point: full, sinks: [] });
+      if (plan.length === 0 && ownEncoders.length === 0) plan.push({ point: full, sinks: [] });
       let largest = 0;
-      await Promise.all(plan.map(async ({ point, sinks }) => {
+      const jpegs = plan.map(async ({ point, sinks }) => {
         const jpeg = await this.backend.encodeJpeg(frame, point.quality, point.key === full.key ? undefined : point);
         this.options.sizeModel?.observe(point, size, jpeg.length);
         largest = Math.max(largest, jpeg.length);
         const encoded = made(point, [jpeg]);
         for (const sink of sinks) sink.deliver?.(encoded);
-      }));
+      });
+      // Video streams are encoded by their sinks (an encoder per peer), beside the JPEG points.
+      const videos = ownEncoders.map(async (sink) => {
+        largest = Math.max(largest, await sink.encodeOwn!(frame, { seq, captureTime, size, intervalMs }));
+      });
+      await Promise.all([...jpegs, ...videos]);
       this.stats.addFrame(largest, wallClock() - captureTime);
     } finally {
       this.sinks.deliverPixels(frame, captureTime);

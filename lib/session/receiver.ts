@@ -2,6 +2,7 @@
 // goes away), decodes the newest frame off the main thread and shows it.
 import { checkPort, formatAddress, type Address } from '../base/address';
 import { sleep } from '../base/clock';
+import type { VideoCodecName } from '../base/codecs';
 import { CvchatError } from '../base/errors';
 import { BACKOFF_MAX_MS, DEFAULT_PORT } from '../base/limits';
 import { notice } from '../base/log';
@@ -12,7 +13,7 @@ import { classifyDialError, dial, type Security } from '../net/tls';
 import type { PointMeta } from '../wire/meta';
 import { decodeFrom, type DecodedFrame } from './decoder';
 import { Hud, receiverHudLines } from './hud';
-import { backendFor, checkFrameLimit, checkReceiveLimits, requiredSecurity, type ReceiveLimitOptions, type ReceiveLimits, type SessionOptions } from './options';
+import { backendFor, checkCodec, checkFrameLimit, checkReceiveLimits, requiredSecurity, type ReceiveLimitOptions, type ReceiveLimits, type SessionOptions } from './options';
 import { StreamStats } from './stats';
 
 export { FRAMELESS_SESSIONS_BEFORE_BACKOFF } from '../base/limits';
@@ -34,6 +35,8 @@ export class Receiver {
   readonly stats = new StreamStats('receiver');
   readonly address: Address;
   private readonly backend: VideoBackend;
+  /** The video codecs offered to the sender, by preference. */
+  private readonly codecs: readonly VideoCodecName[];
   private readonly limits: ReceiveLimits;
   private readonly frames: number | undefined;
   readonly security: Security;
@@ -53,6 +56,7 @@ export class Receiver {
     this.limits = checkReceiveLimits(options);
     this.frames = checkFrameLimit(options.frames);
     this.backend = backendFor(options.backend);
+    this.codecs = checkCodec(options.codec, this.backend, options.wire);
     this.security = requiredSecurity(options, 'pass --key (or set CVCHAT_KEY) with the key the sender printed, or --insecure for a sender on the plain wire');
     this.hud = new Hud(this.backend, () => receiverHudLines(this.stats, this.receiving));
   }
@@ -133,7 +137,7 @@ export class Receiver {
     notice(`connected to ${where}${this.security.mode === 'plain' ? ' (unencrypted)' : ''}`);
     this.options.display?.setNotice(RECEIVER_WINDOW, null);
     this.sessionFrames = 0;
-    const decoding = { maxPixels: this.limits.maxPixels, wire: this.options.wire };
+    const decoding = { maxPixels: this.limits.maxPixels, wire: this.options.wire, codecs: this.codecs };
     const onFrame = (decoded: DecodedFrame) => {
       this.sessionFrames++;
       this.onFrame(decoded);

@@ -14,10 +14,10 @@ import { Connection } from '../net/connection';
 import { listen, listeningPort } from '../net/listen';
 import { createListener, type Security } from '../net/tls';
 import { controlMessage } from '../wire/control';
-import { backendFor, checkFrameLimit, checkSendOptions, checkTimeout, offeredSecurity, type SendOptions, type SessionOptions } from './options';
+import { backendFor, checkCodec, checkFrameLimit, checkSendOptions, checkTimeout, offeredSecurity, type SendOptions, type SessionOptions } from './options';
 import { FrameSizeModel } from './adapt';
 import { CapturePipeline } from './pipeline';
-import { ConnectionSink, FanOut, type Adaptation, type FrameSink, type SendingStatus } from './sinks';
+import { ConnectionSink, FanOut, type Adaptation, type FrameSink, type SendingStatus, type VideoSending } from './sinks';
 
 export const SENDER_WINDOW = 'TRANSMITTING VIDEO';
 
@@ -64,6 +64,8 @@ export class Sender {
   private readonly stallTimeoutMs: number | undefined;
   private readonly unsentLimitBytes: number | undefined;
   private readonly backend: VideoBackend;
+  /** The video codecs viewers may be sent, by preference (none: JPEG to everyone). */
+  private readonly video: VideoSending;
   private readonly viewers = new Set<ConnectionSink>();
   private readonly sinks: FanOut;
   private readonly server: net.Server;
@@ -86,6 +88,7 @@ export class Sender {
     this.quality = quality;
     this.adaptation = adapt ? { model: new FrameSizeModel(), quality } : undefined;
     this.backend = backendFor(options.backend);
+    this.video = { backend: this.backend, codecs: checkCodec(options.codec, this.backend, options.wire) };
     ({ security: this.security, keyGenerated: this.keyGenerated } = offeredSecurity(options));
     this.sinks = new FanOut(this.backend);
     this.server = createListener(
@@ -194,7 +197,7 @@ export class Sender {
       connection.close(controlMessage('BUSY', `the sender already has its maximum of ${this.maxViewers} viewers`), BUSY_GRACE_MS);
       return;
     }
-    const viewer = new ConnectionSink(connection, { adapt: this.adaptation });
+    const viewer = new ConnectionSink(connection, { adapt: this.adaptation, video: this.video });
     this.viewers.add(viewer);
     this.sinks.add(viewer);
     connection.on('ready', () => this.sinks.wake());

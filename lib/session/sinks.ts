@@ -2,11 +2,15 @@
 // a viewer's connection, a chat partner's, the preview window, the chat's own-camera inset, and
 // later a browser, a recorder or a publisher. The pipeline encodes each frame once and hands the
 // same bytes to every sink; sinks that need pixels get a handle of their own on the same pixels.
+import type { VideoCodecName } from '../base/codecs';
 import { MAX_POINTS_PER_FRAME } from '../base/limits';
-import type { VideoBackend, VideoFrame } from '../media/backend';
+import { notice } from '../base/log';
+import type { Size, VideoBackend, VideoFrame } from '../media/backend';
 import type { Connection, RateEstimate } from '../net/connection';
 import { wireParts, type FrameMeta, type Wire } from '../wire/meta';
+import { videoFrameHead } from '../wire/video';
 import { PointChooser, type FrameOffer, type FrameSizeModel, type OperatingPoint } from './adapt';
+import { chooseCodec, videoBitrate, VideoStreamOut } from './video';
 
 /** A captured frame after encoding: what every encoded-frame sink receives, shared, never copied. */
 export interface EncodedFrame {
@@ -41,10 +45,31 @@ export interface FrameSink {
   /** An encoded frame; the sink must not change its buffers. */
   deliver?(frame: EncodedFrame): void;
   /**
+   * A sink that encodes frames itself (a video codec's stream, whose frames depend on each other):
+   * true to take this frame, false to skip it before it is encoded. undefined: it takes the shared
+   * JPEG frames (pointFor, deliver) instead.
+   */
+  encodesOwn?(offer: FrameOffer): boolean | undefined;
+  /**
+   * Encodes and sends the frame (whose pixels are shared: read only); resolves with the bytes
+   * sent, 0 for none. Never rejects: a sink whose encoder fails falls back to the shared frames.
+   */
+  encodeOwn?(frame: VideoFrame, made: CapturedFrame): Promise<number>;
+  /**
    * The frame's pixels: the sink owns this handle and must release it. Other sinks may hold
    * handles on the same pixels: read them, never draw on them (draw on a copy).
    */
   deliverPixels?(frame: VideoFrame, captureTime: number): void;
+}
+
+/** A captured frame's facts, for a sink that encodes it itself. */
+export interface CapturedFrame {
+  seq: number;
+  /** Wall-clock ms when it was captured. */
+  captureTime: number;
+  size: Size;
+  /** Time between frames of the source (nominal for unpaced ones), ms. */
+  intervalMs: number;
 }
 
 export class FanOut {
@@ -69,11 +94,16 @@ export class FanOut {
 
   /**
    * Which points this frame is to be encoded at, and for which sinks: one encode per point in use,
-   * however many sinks share it.
+   * however many sinks share it. Sinks that encode it themselves are added to `ownEncoders`.
    */
-  plan(offer: FrameOffer, full: OperatingPoint): PointGroup[] {
+  plan(offer: FrameOffer, full: OperatingPoint, ownEncoders: FrameSink[] = []): PointGroup[] {
     const byPoint = new Map<string, PointGroup>();
     for (const sink of this.sinks) {
+      const own = sink.encodesOwn?.(offer);
+      if (own !== undefined) {
+        if (own) ownEncoders.push(sink);
+        continue;
+      }
       if (!sink.deliver) continue;
       const point = sink.pointFor ? sink.pointFor(offer, full) : full;
       if (!point) continue;
@@ -168,7 +198,18 @@ export interface SendingStatus {
   queueMs: number | null;
   width: number;
   height: number;
+  /** JPEG quality; 0 for a video codec's frames. */
   quality: number;
+  /** jpeg, or the video codec the peer is sent. */
+  codec: 'jpeg' | VideoCodecName;
+  /** The video encoder's target, bits per second; null for JPEG. */
+  bitrateBps: number | null;
+}
+
+/** What a connection sink may send instead of JPEG: the backend's codecs that the user allows, by preference. */
+export interface VideoSending {
+  backend: VideoBackend;
+  codecs: readonly VideoCodecName[];
 }
 
 /**
@@ -181,12 +222,23 @@ export interface SendingStatus {
 export class ConnectionSink implements FrameSink {
   private readonly chooser: PointChooser | undefined;
   private lastPoint: OperatingPoint | null = null;
+  /** The peer's video stream, once it said it decodes a codec we send. */
+  private video: VideoStreamOut | null = null;
+  /** The encoder failed once: this peer gets JPEG for the rest of the connection. */
+  private videoFailed = false;
+  private lastVideoSize: Size | null = null;
 
   constructor(
     readonly connection: Connection,
-    private readonly options: { adapt?: Adaptation; meta?: (frame: EncodedFrame) => FrameMeta } = {},
+    private readonly options: { adapt?: Adaptation; meta?: (frame: Pick<EncodedFrame, 'seq' | 'captureTime'>) => FrameMeta; video?: VideoSending } = {},
   ) {
     this.chooser = options.adapt && new PointChooser(options.adapt.quality, options.adapt.model);
+    const video = options.video;
+    if (video && video.codecs.length > 0) {
+      connection.on('codecs', (codecs) => this.onPeerCodecs(video, codecs));
+      connection.on('keyframe', (seq) => this.video?.keyframeWanted(seq));
+      connection.once('close', () => this.video?.close());
+    }
     // Only what went out is spent: a frame replaced while it waited cost the link nothing, and the
     // frames sent before there was an estimate were not sent against one.
     if (this.chooser) connection.on('sent', (timing) => {
@@ -204,6 +256,49 @@ export class ConnectionSink implements FrameSink {
    */
   private get followed(): RateEstimate | null {
     return this.chooser ? this.connection.rateEstimate : null;
+  }
+
+  /** The peer said which codecs it decodes: the first of ours among them, or JPEG. */
+  private onPeerCodecs(video: VideoSending, codecs: readonly string[]): void {
+    if (this.videoFailed) return;
+    const codec = chooseCodec(video.codecs, codecs);
+    if (codec === (this.video?.codec ?? null)) return;
+    this.video?.close();
+    this.video = codec && new VideoStreamOut(video.backend, codec);
+  }
+
+  /** A peer sent a video codec takes every frame it can take now: skipped here, before encoding. */
+  encodesOwn(): boolean | undefined {
+    return this.video ? this.connection.wantsFrame : undefined;
+  }
+
+  async encodeOwn(frame: VideoFrame, made: CapturedFrame): Promise<number> {
+    const video = this.video;
+    if (!video) return 0;
+    const estimate = this.followed;
+    const bitrate = videoBitrate(estimate?.bps ?? null, made.size, made.intervalMs);
+    let sent;
+    try {
+      sent = await video.encode(frame, made.seq, bitrate, made.size, made.intervalMs, estimate?.bps ?? null);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      notice(`${video.codec} encoding failed for ${this.connection.remote} (${reason}); it gets JPEG from now on`);
+      this.videoFailed = true;
+      video.close();
+      if (this.video === video) this.video = null;
+      return 0;
+    }
+    // The peer left, or chose another codec, while this frame was encoded.
+    if (this.video !== video || this.connection.state !== 'open') return 0;
+    const meta = this.options.meta ? this.options.meta(made) : { seq: made.seq, captureTime: made.captureTime, echoTime: 0, echoHoldMs: 0 };
+    const head = videoFrameHead(sent.data.length, sent.info, meta);
+    const dropped = this.connection.dropped;
+    this.connection.send({ parts: [head, sent.data], seq: made.seq });
+    // Never expected (only a peer that can take a frame is offered one), but a frame that replaced
+    // another would leave the peer's decoder a frame short: the next one repairs it.
+    if (this.connection.dropped !== dropped) video.lostFrame();
+    this.lastVideoSize = { width: sent.info.width, height: sent.info.height };
+    return head.length + sent.data.length;
   }
 
   pointFor(offer: FrameOffer, full: OperatingPoint): OperatingPoint | null {
@@ -227,17 +322,19 @@ export class ConnectionSink implements FrameSink {
 
   get status(): SendingStatus {
     const estimate = this.followed;
-    // The chooser's point even while it skips frames (a link slower than the smallest point).
-    const point = (estimate && this.chooser?.last) || this.lastPoint;
-    const tenths = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : Math.round(ms * 10) / 10);
-    return {
+    const tenth = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : Math.round(ms * 10) / 10);
+    const link = {
       remote: this.connection.remote,
       estimateBps: estimate ? Math.round(estimate.bps) : null,
-      rttMs: tenths(estimate?.rttMs),
-      queueMs: tenths(estimate?.queueMs),
-      width: point?.width ?? 0,
-      height: point?.height ?? 0,
-      quality: point?.quality ?? 0,
+      rttMs: tenth(estimate?.rttMs),
+      queueMs: tenth(estimate?.queueMs),
     };
+    if (this.video) {
+      const size = this.lastVideoSize;
+      return { ...link, width: size?.width ?? 0, height: size?.height ?? 0, quality: 0, codec: this.video.codec, bitrateBps: this.video.bitrateBps };
+    }
+    // The chooser's point even while it skips frames (a link slower than the smallest point).
+    const point = (estimate && this.chooser?.last) || this.lastPoint;
+    return { ...link, width: point?.width ?? 0, height: point?.height ?? 0, quality: point?.quality ?? 0, codec: 'jpeg', bitrateBps: null };
   }
 }

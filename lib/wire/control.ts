@@ -8,7 +8,8 @@ import { lengthHeader } from './framing';
  * BYE: the partner is leaving on purpose, as opposed to a lost network. HELLO (chat only) opens
  * each connection with a random nonce, so that two sides that dialled each other at once keep the
  * same one of the two connections. ACK (receiver to sender, only for frames that carried cvchat
- * metadata, so never to a plain Python peer) acknowledges a decoded frame by sequence number.
+ * metadata, so never to a plain Python peer) acknowledges a decoded frame by sequence number, and
+ * says when it arrived, which video codecs the receiver takes and whether its decoder needs a keyframe.
  * PLAIN answers a peer that opened with a TLS handshake on the plain wire: whatever the text, its
  * TLS client then fails with "wrong version", which cvchat reports as a peer that is not encrypted.
  */
@@ -40,17 +41,34 @@ export interface FrameArrival {
   holdMs: number;
 }
 
-export interface Ack {
+/**
+ * What a receiver says of its video decoding, after the arrival times (cvchat from the codec
+ * version on; older parsers ignore words they do not know).
+ */
+export interface AckNotes {
+  /** The video codecs it decodes, by its preference: said on frames that were not video yet. */
+  codecs?: readonly string[];
+  /** Its decoder is out of sync (a gap, damage, a new stream): it shows nothing new until a keyframe. */
+  keyframe?: boolean;
+}
+
+export interface Ack extends AckNotes {
   seq: number;
   /** Present when the receiver reported it (cvchat from the adaptive-rate version on). */
   arrival?: FrameArrival;
 }
 
-/** An ACK's text: the sequence number, then the arrival times when known. */
-export function ackText(seq: number, arrival?: FrameArrival): string {
-  if (!arrival) return String(seq);
-  return `${seq} ${arrival.firstByteAt.toFixed(3)} ${arrival.lastByteAt.toFixed(3)} ${arrival.holdMs.toFixed(3)}`;
+/** An ACK's text: the sequence number, then the arrival times when known, then the notes. */
+export function ackText(seq: number, arrival?: FrameArrival, notes: AckNotes = {}): string {
+  let text = String(seq);
+  if (arrival) text += ` ${arrival.firstByteAt.toFixed(3)} ${arrival.lastByteAt.toFixed(3)} ${arrival.holdMs.toFixed(3)}`;
+  if (notes.codecs && notes.codecs.length > 0) text += ` codecs=${notes.codecs.join(',')}`;
+  if (notes.keyframe) text += ' key';
+  return text;
 }
+
+const CODECS_NOTE = / codecs=([a-z0-9]{1,16}(?:,[a-z0-9]{1,16}){0,7})(?= |$)/;
+const KEYFRAME_NOTE = / key(?= |$)/;
 
 const TIME = '(\\d{1,12}(?:\\.\\d{1,6})?)';
 const ACK_WITH_ARRIVAL = new RegExp(`^(\\d{1,10}) ${TIME} ${TIME} ${TIME}(?: |$)`);
@@ -66,11 +84,16 @@ export function parseAck(text: string): Ack | null {
   if (!match) return null;
   const seq = Number(match[1]);
   if (seq >= 2 ** 32) return null;
+  const ack: Ack = { seq };
+  const codecs = CODECS_NOTE.exec(text);
+  if (codecs) ack.codecs = codecs[1].split(',');
+  if (KEYFRAME_NOTE.test(text)) ack.keyframe = true;
   const timed = ACK_WITH_ARRIVAL.exec(text);
-  if (!timed) return { seq };
+  if (!timed) return ack;
   const [firstByteAt, lastByteAt, holdMs] = [Number(timed[2]), Number(timed[3]), Number(timed[4])];
-  if (!(lastByteAt >= firstByteAt) || !(holdMs < 60_000)) return { seq };
-  return { seq, arrival: { firstByteAt, lastByteAt, holdMs } };
+  if (!(lastByteAt >= firstByteAt) || !(holdMs < 60_000)) return ack;
+  ack.arrival = { firstByteAt, lastByteAt, holdMs };
+  return ack;
 }
 
 /** A TLS handshake record (ClientHello): an encrypted peer talking to a plain (--insecure) one. */

@@ -30,6 +30,9 @@ export interface PointMeta {
   quality: number;
   /** The sender's estimate of this connection's rate, bits per second. */
   estimateBps: number;
+  /** A video codec's frame (wire/video.ts): the codec, and its bitrate target; quality is then 0. */
+  codec?: string;
+  bitrateBps?: number;
 }
 
 export interface FrameMeta {

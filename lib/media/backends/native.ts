@@ -1,7 +1,28 @@
 // The default backend: cvchat's own addon.
+import { isVideoCodecName, type VideoCodecName } from '../../base/codecs';
 import { withCallerStack } from '../../base/errors';
-import { native, type NativeFrame } from '../addon';
-import type { CaptureSource, CaptureSpec, VideoBackend, VideoFrame } from '../backend';
+import { native, type NativeAddon, type NativeFrame } from '../addon';
+import type { CaptureSource, CaptureSpec, VideoBackend, VideoDecoder, VideoEncoder, VideoFrame } from '../backend';
+
+/** The addon's encoder behind the backend interface: the caller's stack on its errors. */
+function videoEncoder(addon: NativeAddon, codec: VideoCodecName, width: number, height: number, fps: number): VideoEncoder {
+  const encoder = new addon.VideoEncoder(codec, width, height, fps);
+  return {
+    codec, width, height,
+    encode: (frame, bitrateBps, keyframe) => withCallerStack(() => encoder.encode(frame as NativeFrame, bitrateBps, keyframe)),
+    close: () => encoder.close(),
+  };
+}
+
+function videoDecoder(addon: NativeAddon, codec: VideoCodecName): VideoDecoder {
+  const decoder = new addon.VideoDecoder(codec);
+  return {
+    codec,
+    decode: (data, maxPixels, size) => withCallerStack(() => decoder.decode(data, maxPixels, size?.width, size?.height)),
+    reset: () => decoder.reset(),
+    close: () => decoder.close(),
+  };
+}
 
 export function createNativeBackend(): VideoBackend {
   const addon = native();
@@ -38,5 +59,8 @@ export function createNativeBackend(): VideoBackend {
       addon.rectangle(asNative(frame), x, y, width, height, color, thickness),
     overlay: (target, picture, x, y, width, height) =>
       addon.overlay(asNative(target), asNative(picture), x, y, width, height),
+    videoCodecs: () => addon.videoCodecs().filter(isVideoCodecName),
+    openVideoEncoder: (codec, size, fps) => videoEncoder(addon, codec, size.width, size.height, fps),
+    openVideoDecoder: (codec) => videoDecoder(addon, codec),
   };
 }

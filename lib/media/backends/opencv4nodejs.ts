@@ -236,5 +236,13 @@ export function createOpencv4nodejsBackend(): VideoBackend {
       if (w <= 0 || h <= 0) return;
       matOf(picture).resize(h, w).copyTo(t.getRegion(new cv.Rect(x, y, w, h)));
     },
+    // opencv4nodejs has no video codec API: its peers negotiate JPEG.
+    videoCodecs: () => [],
+    openVideoEncoder: (codec) => {
+      throw new CvchatError('CVCHAT_NO_VIDEO_CODEC', `The opencv4nodejs backend has no ${codec} encoder: use the native backend, or --codec jpeg`);
+    },
+    openVideoDecoder: (codec) => {
+      throw new CvchatError('CVCHAT_NO_VIDEO_CODEC', `The opencv4nodejs backend has no ${codec} decoder: use the native backend, or --codec jpeg`);
+    },
   };
 }

@@ -1,6 +1,7 @@
 // The call on one connection: our frames go out with an echo of the partner's newest capture time
 // (so the partner can measure the round trip without synchronised clocks), the partner's frames
 // are decoded and shown, and BYE tells a partner who left on purpose from a lost network.
+import type { VideoCodecName } from '../../base/codecs';
 import { wallClock } from '../../base/clock';
 import type { VideoBackend } from '../../media/backend';
 import type { Connection } from '../../net/connection';
@@ -30,11 +31,11 @@ export class Call {
   constructor(
     readonly connection: Connection,
     backend: VideoBackend,
-    options: { maxPixels: number; wire?: Wire; adapt?: Adaptation },
+    options: { maxPixels: number; wire?: Wire; adapt?: Adaptation; codecs: readonly VideoCodecName[] },
     received: StreamStats,
     private readonly events: CallEvents,
   ) {
-    this.sink = new ConnectionSink(connection, { adapt: options.adapt, meta: (frame) => this.metaFor(frame) });
+    this.sink = new ConnectionSink(connection, { adapt: options.adapt, meta: (frame) => this.metaFor(frame), video: { backend, codecs: options.codecs } });
     // A stalled partner is reported as a lost connection (the chat says so); other reasons as bad data.
     decodeFrom(connection, backend, options, received, (decoded) => this.onFrame(decoded), (error) =>
       error.code === 'CVCHAT_PEER_STALLED' ? null : `chat: bad data from the partner [${error.code}]: ${error.message}`);
@@ -60,7 +61,7 @@ export class Call {
     this.connection.destroy(); // its close ends the decoder
   }
 
-  private metaFor(frame: EncodedFrame): FrameMeta {
+  private metaFor(frame: Pick<EncodedFrame, 'seq' | 'captureTime'>): FrameMeta {
     const hold = this.echo.time > 0 ? wallClock() - this.echo.receivedAt : 0;
     return { seq: frame.seq, captureTime: frame.captureTime, echoTime: this.echo.time, echoHoldMs: hold };
   }

@@ -2,6 +2,7 @@
 // (call.ts) runs on it, and the capture pipeline feeds two sinks: the call, and the inset of one's
 // own camera drawn over the partner's picture with the HUD (hud.ts).
 import { checkPort, formatAddress, type Address } from '../../base/address';
+import type { VideoCodecName } from '../../base/codecs';
 import { CvchatError } from '../../base/errors';
 import { DEFAULT_PORT } from '../../base/limits';
 import { notice } from '../../base/log';
@@ -15,6 +16,7 @@ import type { DecodedFrame } from '../decoder';
 import { chatHudLines, Hud, Inset } from '../hud';
 import {
   backendFor,
+  checkCodec,
   checkFrameLimit,
   checkReceiveLimits,
   checkSendOptions,
@@ -55,6 +57,8 @@ export class Chat {
   /** True when no key was given and `security.key` was generated here: the partner needs it. */
   readonly keyGenerated: boolean;
   private readonly backend: VideoBackend;
+  /** The video codecs we send and offer the partner, by preference (none: JPEG). */
+  private readonly codecs: readonly VideoCodecName[];
   private readonly quality: number;
   /** How our stream adapts to the partner's link; undefined with adapt: false. */
   /** How the partner's newest frame was adapted, if it was. */
@@ -86,6 +90,7 @@ export class Chat {
     this.frames = checkFrameLimit(options.frames);
     this.limits = checkReceiveLimits(options);
     this.backend = backendFor(options.backend);
+    this.codecs = checkCodec(options.codec, this.backend, options.wire);
     ({ security: this.security, keyGenerated: this.keyGenerated } = offeredSecurity(options));
     this.sinks = new FanOut(this.backend);
     this.inset = new Inset(this.backend);
@@ -202,7 +207,7 @@ export class Chat {
       notice(`chat: connected with ${connection.remote}`);
       this.options.display?.setNotice(CHAT_WINDOW, null);
     }
-    const call = new Call(connection, this.backend, { maxPixels: this.limits.maxPixels, wire: this.options.wire, adapt: this.adaptation }, this.received, {
+    const call = new Call(connection, this.backend, { maxPixels: this.limits.maxPixels, wire: this.options.wire, adapt: this.adaptation, codecs: this.codecs }, this.received, {
       frame: (decoded) => this.onFrame(call, decoded),
     });
     this.call = call;
