@@ -107,7 +107,8 @@ describe('sender to receiver on loopback', () => {
   });
 
   it('drops frames for a viewer that stops reading while a fast one keeps full rate', async () => {
-    const { sender, done } = await startSender({ width: 1280, height: 720, fps: 30, quality: 95 });
+    // JPEG for both, so that the backlog is measured in frames of one size.
+    const { sender, done } = await startSender({ width: 1280, height: 720, fps: 30, quality: 95, codec: 'jpeg' });
     const stalled = await dial({ mode: 'tls', key: TEST_KEY }, { host: '127.0.0.1', port: sender.port });
     stalled.pause(); // never reads: the kernel buffers fill, then the sender must drop
     const fast = receive(sender.port, 10_000);

@@ -16,7 +16,9 @@ import { Sender, type SenderOptions } from '../lib/session/sender';
 import { chooseCodec, videoBitrate } from '../lib/session/video';
 import { ackText, parseAck, parseControl } from '../lib/wire/control';
 import { HEADER_BYTES, lengthHeader } from '../lib/wire/framing';
-import { isVideoPayload, readVideoPayload, videoFrameHead, VIDEO_HEADER_BYTES, type VideoFrameInfo } from '../lib/wire/video';
+import { isVideoPayload, readVideoPayload, videoFrameHead, videoPointMeta, VIDEO_HEADER_BYTES, type VideoFrameInfo } from '../lib/wire/video';
+import { chatHudLines, receiverHudLines } from '../lib/session/hud';
+import { StreamStats } from '../lib/session/stats';
 import { closeTo, freePort, TEST_KEY, waitFor } from './helpers';
 
 const RED: [number, number, number] = [0, 0, 255];
@@ -99,6 +101,15 @@ describe('the video wire', () => {
     // The parser of cvchat before the codec (and before the adaptive rate): the number, then anything.
     assert.equal(Number(/^(\d{1,10})(?: |$)/.exec(text)?.[1]), 9);
     assert.equal(parseAck('9 codecs=H264;rm -rf')?.codecs, undefined, 'codec names are lower-case words');
+  });
+
+  it('the HUD says the codec and its bitrate on each side', () => {
+    const stats = new StreamStats('receiver');
+    const point = videoPointMeta({ ...info, codec: 'h264', width: 1280, height: 720, estimateBps: 2.1e6, bitrateBps: 1.93e6 });
+    assert.deepEqual(receiverHudLines(stats, point).slice(1), ['1280x720 h264 1.9 Mbit/s  link ~2.1 Mbit/s']);
+    const sending = { remote: 'x', estimateBps: 5.2e6, rttMs: 20, queueMs: 1, width: 1280, height: 720, quality: 0, codec: 'vp8' as const, bitrateBps: 4.8e6 };
+    assert.equal(chatHudLines(stats, undefined, 20, 0, sending, point).at(-1), 'out 1280x720 vp8 4.8 Mbit/s  link ~5.2 Mbit/s');
+    assert.equal(chatHudLines(stats, undefined, 20, 0, { ...sending, estimateBps: null }).at(-1), 'out 1280x720 vp8 4.8 Mbit/s  fixed rate');
   });
 
   it('the codec is the sender\'s first that the peer takes; the bitrate follows the estimate within bounds', () => {

@@ -24,6 +24,9 @@ export const VIDEO_MAX_BITS_PER_PIXEL = 0.2;
 export const VIDEO_FIXED_BITS_PER_PIXEL = 0.1;
 /** The lowest bitrate asked of an encoder: below it a codec's pictures are mostly blocks. */
 export const VIDEO_MIN_BITRATE_BPS = 50_000;
+/** The encoders' own limits (native/video_codec.cc): a frame rate and a bitrate they accept. */
+const ENCODER_MAX_FPS = 240;
+const ENCODER_MAX_BITRATE_BPS = 500e6;
 
 /** The video codec a sender uses for a peer: the first of its own that the peer decodes, or null (JPEG). */
 export function chooseCodec(ours: readonly VideoCodecName[], peers: readonly string[]): VideoCodecName | null {
@@ -40,7 +43,7 @@ export function videoBitrate(estimateBps: number | null, size: Size, intervalMs:
   const perSecond = (size.width * size.height * 1000) / intervalMs;
   const most = VIDEO_MAX_BITS_PER_PIXEL * perSecond;
   const target = estimateBps === null ? VIDEO_FIXED_BITS_PER_PIXEL * perSecond : estimateBps * PAYLOAD_SHARE;
-  return Math.round(Math.max(VIDEO_MIN_BITRATE_BPS, Math.min(most, target)));
+  return Math.round(Math.max(VIDEO_MIN_BITRATE_BPS, Math.min(most, target, ENCODER_MAX_BITRATE_BPS)));
 }
 
 export interface VideoSent {
@@ -87,7 +90,7 @@ export class VideoStreamOut {
       this.encoder = null;
     }
     if (!this.encoder) {
-      this.encoder = this.backend.openVideoEncoder(this.codec, size, Math.max(1, Math.round(1000 / intervalMs)));
+      this.encoder = this.backend.openVideoEncoder(this.codec, size, Math.min(ENCODER_MAX_FPS, Math.max(1, Math.round(1000 / intervalMs))));
       this.keyframeDue = true;
     }
     const keyframe = this.keyframeDue;
