@@ -126,9 +126,13 @@ export class CapturePipeline {
       const intervalMs = this.options.fps > 0 ? 1000 / this.options.fps : NOMINAL_INTERVAL_MS;
       const ownEncoders: FrameSink[] = [];
       const plan = this.sinks.plan({ size, intervalMs, now: performance.now() }, full, ownEncoders);
-      // With no sink to send to, the frame is still encoded at the full point: --stats and the
-      // frame counts say what the source and encoder do even before a viewer joins.
-      if (plan.length === 0 && ownEncoders.length === 0) plan.push({ point: full, sinks: [] });
+      if (plan.length === 0 && ownEncoders.length === 0) {
+        // Every peer skips this frame (their links are full): it is not encoded at all.
+        if (this.sinks.hasPeers) return;
+        // With no peer to send to, the frame is still encoded at the full point: --stats and the
+        // frame counts say what the source and encoder do even before a viewer joins.
+        plan.push({ point: full, sinks: [] });
+      }
       let largest = 0;
       const jpegs = plan.map(async ({ point, sinks }) => {
         const jpeg = await this.backend.encodeJpeg(frame, point.quality, point.key === full.key ? undefined : point);

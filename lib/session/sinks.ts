@@ -92,6 +92,12 @@ export class FanOut {
     for (const sink of this.sinks) sink.deliver?.(frame);
   }
 
+  /** True when some sink takes encoded frames (a peer), as opposed to only pixels (a window) or none. */
+  get hasPeers(): boolean {
+    for (const sink of this.sinks) if (sink.deliver || sink.encodeOwn) return true;
+    return false;
+  }
+
   /**
    * Which points this frame is to be encoded at, and for which sinks: one encode per point in use,
    * however many sinks share it. Sinks that encode it themselves are added to `ownEncoders`.
