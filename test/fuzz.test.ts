@@ -8,6 +8,9 @@ import { before, describe, it } from 'node:test';
 import { controlMessage, parseControl } from '../lib/wire/control';
 import { FrameReader, lengthHeader } from '../lib/wire/framing';
 import { frameHead } from '../lib/wire/meta';
+import { isVideoPayload, readVideoPayload, videoFrameHead, type VideoFrameInfo } from '../lib/wire/video';
+import { getBackend } from '../lib/media/backends';
+import { VideoStreamIn } from '../lib/session/video';
 import { Receiver } from '../lib/session/receiver';
 import { dial } from '../lib/net/tls';
 import { decode, encode, openCapture } from '../lib/media/video';
@@ -36,6 +39,14 @@ interface Samples {
   jpeg: Buffer;
   bigJpeg: Buffer;
   png: Buffer;
+  /** Video payloads (header and bitstream) of one stream: an H.264 keyframe, then P-frames, then a VP8 keyframe. */
+  video: Buffer[];
+}
+
+/** A video payload for `bitstream` with the header's fields as given. */
+function videoPayload(bitstream: Buffer, info: Partial<VideoFrameInfo>, seq: number): Buffer {
+  const full: VideoFrameInfo = { codec: 'h264', keyframe: false, stream: 7, index: 0, width: 160, height: 120, fullWidth: 160, fullHeight: 120, estimateBps: 1e6, bitrateBps: 9e5, ...info };
+  return Buffer.concat([videoFrameHead(bitstream.length, full, { seq, captureTime: 0, echoTime: 0, echoHoldMs: 0 }).subarray(8), bitstream]);
 }
 
 function framed(payload: Buffer): Buffer {
@@ -50,7 +61,7 @@ function hostileStream(rng: Rng, s: Samples): Buffer {
     for (let i = 0; i < flips; i++) copy[rng.int(copy.length)] ^= 1 << rng.int(8);
     return copy;
   };
-  switch (rng.int(12)) {
+  switch (rng.int(15)) {
     case 0: return rng.bytes(1 + rng.int(4000)); // noise
     case 1: return framed(mutate(s.jpeg)); // corrupt JPEG
     case 2: return framed(s.jpeg).subarray(0, rng.int(s.jpeg.length + 8)); // truncated header or payload
@@ -70,6 +81,12 @@ function hostileStream(rng: Rng, s: Samples): Buffer {
       const head = frameHead(s.jpeg.length, { seq: rng.int(2 ** 32), captureTime: rng.next() * 1e300, echoTime: -1, echoHoldMs: NaN });
       return Buffer.concat([head, s.jpeg.subarray(2)]);
     }
+    case 11: return Buffer.concat(s.video.map((v) => framed(v))); // a valid video stream
+    case 12: return Buffer.concat(s.video.map((v) => framed(rng.int(2) ? mutate(v) : v.subarray(0, rng.int(v.length + 1))))); // damaged video
+    case 13: { // a video header around noise, keyframe or not, sizes anywhere
+      const header = { keyframe: rng.int(2) === 1, codec: rng.int(2) ? 'h264' as const : 'vp8' as const, width: 1 + rng.int(70000 & 0xffff), height: 1 + rng.int(0xffff), index: rng.int(3) };
+      return framed(videoPayload(rng.bytes(1 + rng.int(3000)), header, rng.int(100)));
+    }
     default: return Buffer.concat([framed(s.jpeg), mutate(framed(s.jpeg))]);
   }
 }
@@ -80,7 +97,15 @@ before(async () => {
   const frame = (await capture.read())!;
   const big = await openCapture({ source: 'test', width: 320, height: 240 });
   const bigFrame = (await big.read())!;
-  samples = { jpeg: await encode(frame), bigJpeg: await encode(bigFrame), png: await encode(frame, { format: 'png' }) };
+  const backend = getBackend('native');
+  const h264 = backend.openVideoEncoder('h264', { width: 160, height: 120 }, 30);
+  const vp8 = backend.openVideoEncoder('vp8', { width: 160, height: 120 }, 30);
+  const video: Buffer[] = [];
+  for (let i = 0; i < 4; i++) video.push(videoPayload((await h264.encode(frame, 5e5, i === 0)).data, { keyframe: i === 0, index: i }, i));
+  video.push(videoPayload((await vp8.encode(frame, 5e5, true)).data, { codec: 'vp8', keyframe: true, stream: 8 }, 4));
+  h264.close();
+  vp8.close();
+  samples = { jpeg: await encode(frame), bigJpeg: await encode(bigFrame), png: await encode(frame, { format: 'png' }), video };
   await capture.release();
   await big.release();
 });
@@ -88,6 +113,7 @@ before(async () => {
 describe(`fuzz (seed ${SEED}; rerun with CVCHAT_FUZZ_SEED=${SEED})`, () => {
   it('the parser and decoder take 3000 hostile streams, split anywhere, with coded errors only', async () => {
     const rng = prng(SEED);
+    const videoIn = new VideoStreamIn(getBackend('native'));
     const outcomes = new Map<string, number>();
     const note = (key: string) => outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
     for (let i = 0; i < 3000; i++) {
@@ -107,6 +133,22 @@ describe(`fuzz (seed ${SEED}; rerun with CVCHAT_FUZZ_SEED=${SEED})`, () => {
           note('control');
           continue;
         }
+        if (isVideoPayload(payload)) {
+          const video = readVideoPayload(payload);
+          if (!video) {
+            note('video header refused');
+            continue;
+          }
+          try {
+            const shown = await videoIn.decode(video, 4096 * 4096, undefined);
+            note(shown.frame ? 'video shown' : 'video passed over');
+            shown.frame?.release();
+          } catch (error) {
+            assert.match((error as { code: string }).code, /^CVCHAT_/, `input ${i}`);
+            note((error as { code: string }).code);
+          }
+          continue;
+        }
         try {
           const frame = await decode(payload, { maxPixels: 4096 * 4096 });
           frame.release();
@@ -117,7 +159,8 @@ describe(`fuzz (seed ${SEED}; rerun with CVCHAT_FUZZ_SEED=${SEED})`, () => {
         }
       }
     }
-    for (const code of ['CVCHAT_FRAME_TOO_LARGE', 'CVCHAT_EMPTY_FRAME', 'CVCHAT_IMAGE_TOO_LARGE', 'CVCHAT_UNSUPPORTED_IMAGE', 'decoded']) {
+    videoIn.close();
+    for (const code of ['CVCHAT_FRAME_TOO_LARGE', 'CVCHAT_EMPTY_FRAME', 'CVCHAT_IMAGE_TOO_LARGE', 'CVCHAT_UNSUPPORTED_IMAGE', 'decoded', 'video shown', 'video passed over', 'video header refused']) {
       assert.ok(outcomes.get(code), `the generator reached ${code}: ${JSON.stringify([...outcomes])}`);
     }
   });
