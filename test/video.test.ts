@@ -178,6 +178,15 @@ describe('the video codec between cvchat peers', () => {
     } finally {
       await jpegSender.stop();
     }
+    const vp8Sender = await startSender({ codec: 'vp8' });
+    try {
+      const v = viewer(vp8Sender.sender.port, { codec: 'h264' });
+      await waitFor('30 frames', () => (v.shown.length >= 30 ? true : undefined));
+      await v.stop();
+      assert.ok(v.shown.every((f) => f.codec === undefined), 'no codec in common: JPEG');
+    } finally {
+      await vp8Sender.stop();
+    }
   });
 
   it('a viewer that joins late is sent a keyframe at once and shows the video within a second', async () => {

@@ -268,9 +268,13 @@ export class ConnectionSink implements FrameSink {
   private onPeerCodecs(video: VideoSending, codecs: readonly string[]): void {
     if (this.videoFailed) return;
     const codec = chooseCodec(video.codecs, codecs);
-    if (codec === (this.video?.codec ?? null)) return;
-    this.video?.close();
-    this.video = codec && new VideoStreamOut(video.backend, codec);
+    if (codec !== (this.video?.codec ?? null)) {
+      this.video?.close();
+      this.video = codec && new VideoStreamOut(video.backend, codec);
+    }
+    const remote = this.connection.remote;
+    if (codec) notice(`sending ${remote} ${codec} video (it decodes ${codecs.join(', ')})`);
+    else notice(`sending ${remote} JPEG: it decodes ${codecs.join(', ')}, and this side sends ${video.codecs.join(', ')} (--codec)`);
   }
 
   /** A peer sent a video codec takes every frame it can take now: skipped here, before encoding. */
