@@ -11,6 +11,9 @@ import { StreamStats } from '../lib/session/stats';
 import { FrameReader } from '../lib/wire/framing';
 import { frameHead } from '../lib/wire/meta';
 import { pickleImage } from '../lib/wire/pickle';
+import type { VideoCodecName } from '../lib/base/codecs';
+import type { AckNotes } from '../lib/wire/control';
+import { videoFrameHead } from '../lib/wire/video';
 import { waitFor } from './helpers';
 
 /** `count` JPEG payloads of the test picture as they arrive off the wire, metadata included. */
@@ -28,17 +31,38 @@ async function payloads(count: number, width = 320, height = 240): Promise<Buffe
   return out;
 }
 
-function decoder(wire: 'jpeg' | 'pickle' = 'jpeg') {
+function decoder(wire: 'jpeg' | 'pickle' = 'jpeg', codecs: VideoCodecName[] = []) {
   const stats = new StreamStats('receiver');
   const got: DecodedFrame[] = [];
   const acks: number[] = [];
+  const notes: AckNotes[] = [];
   const errors: CvchatError[] = [];
-  const d = new FrameDecoder(getBackend('native'), { maxPixels: 1920 * 1080, wire }, stats, {
+  const d = new FrameDecoder(getBackend('native'), { maxPixels: 1920 * 1080, wire, codecs }, stats, {
     frame: (decoded) => got.push(decoded),
-    ack: (seq) => acks.push(seq),
+    ack: (seq, _receipt, note) => {
+      acks.push(seq);
+      notes.push(note);
+    },
     error: (error) => errors.push(error),
   });
-  return { d, stats, got, acks, errors };
+  return { d, stats, got, acks, notes, errors };
+}
+
+/** `count` H.264 payloads of one stream of the test picture, the first a keyframe, seq from `firstSeq`. */
+async function videoPayloads(count: number, firstSeq = 0): Promise<Buffer[]> {
+  const source = await openCapture({ source: 'test', width: 320, height: 240 });
+  const encoder = getBackend('native').openVideoEncoder('h264', { width: 320, height: 240 }, 30);
+  const out: Buffer[] = [];
+  for (let index = 0; index < count; index++) {
+    const frame = (await source.read())!;
+    const { data, keyframe } = await encoder.encode(frame, 1e6, false);
+    frame.release();
+    const info = { codec: 'h264' as const, keyframe, stream: 1, index, width: 320, height: 240, fullWidth: 320, fullHeight: 240, estimateBps: 1e6, bitrateBps: 1e6 };
+    out.push(...new FrameReader().push(Buffer.concat([videoFrameHead(data.length, info, { seq: firstSeq + index, captureTime: Date.now(), echoTime: 0, echoHoldMs: 0 }), data])));
+  }
+  encoder.close();
+  await source.release();
+  return out;
 }
 
 describe('inbound frame decoder', () => {
@@ -116,5 +140,33 @@ describe('inbound frame decoder', () => {
     assert.equal(got[0].meta, null);
     assert.deepEqual(acks, []);
     got[0].frame.release();
+  });
+
+  it('offers its codecs in the ACKs of JPEG frames; decodes every video frame in order, none replaced by a newer one', async () => {
+    const { d, got, acks, notes } = decoder('jpeg', ['h264', 'vp8']);
+    const jpegs = await payloads(2);
+    const videos = await videoPayloads(6, 2);
+    d.push(jpegs[0], Date.now());
+    await waitFor('the JPEG', () => (got.length === 1 ? true : undefined), 5000);
+    // The rest arrive together: a JPEG would give way to the newest, video frames never do.
+    for (const payload of [jpegs[1], ...videos]) d.push(payload, Date.now());
+    await waitFor('every video frame', () => (acks.length === 8 ? true : undefined), 5000);
+    assert.deepEqual(acks, [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(got.map((g) => g.meta!.point?.codec ?? 'jpeg'), ['jpeg', 'jpeg', 'h264', 'h264', 'h264', 'h264', 'h264', 'h264']);
+    assert.deepEqual(notes.slice(0, 2), [{ codecs: ['h264', 'vp8'] }, { codecs: ['h264', 'vp8'] }], 'the JPEG frames\' ACKs offer the codecs');
+    assert.ok(notes.slice(2).every((n) => !n.codecs && !n.keyframe), 'video frames\' ACKs need say nothing');
+    for (const g of got) g.frame.release();
+  });
+
+  it('more video frames than a sender may send at once: the oldest are lost, and nothing is shown until a keyframe', async () => {
+    const { d, got, acks, notes, stats } = decoder('jpeg', ['h264']);
+    const videos = await videoPayloads(12);
+    for (const payload of videos) d.push(payload, Date.now());
+    await waitFor('the frames kept', () => (acks.length === 8 ? true : undefined), 5000);
+    // Twelve at once against a queue of eight: the first four (the keyframe among them) are lost.
+    assert.deepEqual(acks, [4, 5, 6, 7, 8, 9, 10, 11]);
+    assert.equal(got.length, 0, 'no picture without the keyframe');
+    assert.ok(notes.every((n) => n.keyframe === true), 'each ACK asks for a keyframe');
+    assert.equal(stats.dropped, 12);
   });
 });

@@ -78,6 +78,8 @@ export class FrameDecoder {
   private arrived = 0;
   /** Orders of the decodes in flight, oldest first, and results waiting for an older one. */
   private inFlight: number[] = [];
+  /** The order of the newest payload delivered: an older one that starts later is stale. */
+  private deliveredOrder = 0;
   private finished = new Map<number, Decoded>();
   private closed = false;
   private pumpScheduled = false;
@@ -151,8 +153,13 @@ export class FrameDecoder {
       const arrived = this.waiting;
       const { payload, order } = arrived;
       this.waiting = null;
+      // A JPEG that waited for a decoder while newer video frames were shown: too old to show.
+      if (order < this.deliveredOrder) {
+        this.stats.addDropped();
+        continue;
+      }
       this.decoding++;
-      this.inFlight.push(order);
+      this.startedDecoding(order);
       const meta = readFrameMeta(payload);
       this.decode(payload, meta).then(
         (frame) => {
@@ -179,7 +186,7 @@ export class FrameDecoder {
     const arrived = this.videoQueue.shift() as ArrivedVideo;
     const { info, meta } = arrived.video;
     this.videoDecoding = true;
-    this.inFlight.push(arrived.order);
+    this.startedDecoding(arrived.order);
     this.videoIn ??= new VideoStreamIn(this.backend);
     const videoIn = this.videoIn;
     const showAt = info.width !== info.fullWidth || info.height !== info.fullHeight ? { width: info.fullWidth, height: info.fullHeight } : undefined;
@@ -205,9 +212,17 @@ export class FrameDecoder {
     );
   }
 
+  /** Results are delivered in arrival order, whichever kind of decode started first. */
+  private startedDecoding(order: number): void {
+    let at = this.inFlight.length;
+    while (at > 0 && this.inFlight[at - 1] > order) at--;
+    this.inFlight.splice(at, 0, order);
+  }
+
   private deliverInOrder(): void {
     while (!this.closed && this.inFlight.length > 0 && this.finished.has(this.inFlight[0])) {
       const order = this.inFlight.shift() as number;
+      this.deliveredOrder = order;
       const { payload, receivedAt, receipt, frame, meta, notes } = this.finished.get(order) as Decoded;
       this.finished.delete(order);
       // A video frame passed over is still acknowledged (the sender's window moves on), with its request for a keyframe.
