@@ -166,11 +166,14 @@ export function codecMarkdown(results: CodecResults): string[] {
 
 /** Bytes per frame against SSIM along each codec's ladder, JPEG q80 as one point. */
 export function codecChartSpec(results: CodecResults): object {
+  const jpeg = results.ladder.find((r) => r.codec === 'jpeg');
   const values = results.ladder.filter((r) => r.ssim !== null).map((r) => ({
     codec: r.codec === 'jpeg' ? 'JPEG q80' : CODEC_LABELS[r.codec], kb: r.bytesPerFrame / 1000, ssim: r.ssim, label: r.codec === 'jpeg' ? 'JPEG q80' : `${r.bitrate! / 1e6}`,
   }));
+  const kb = values.map((v) => v.kb);
   const encoding = {
-    x: { field: 'kb', type: 'quantitative', scale: { type: 'log' }, title: 'kB per frame (log)' },
+    // Some room either side, so that the end points and their labels are not cut.
+    x: { field: 'kb', type: 'quantitative', scale: { type: 'log', domain: [Math.min(...kb) * 0.7, Math.max(...kb) * 1.5], nice: false }, title: 'kB per frame (log)' },
     y: { field: 'ssim', type: 'quantitative', scale: { zero: false }, title: 'SSIM' },
     color: { field: 'codec', type: 'nominal', title: null },
   };
@@ -181,6 +184,9 @@ export function codecChartSpec(results: CodecResults): object {
       { transform: [{ filter: "datum.codec !== 'JPEG q80'" }], mark: { type: 'line', point: true }, encoding },
       { transform: [{ filter: "datum.codec === 'JPEG q80'" }], mark: { type: 'point', shape: 'diamond', size: 120, filled: true }, encoding },
       { mark: { type: 'text', dy: -10, fontSize: 10 }, encoding: { ...encoding, text: { field: 'label' } } },
+      // The goal: JPEG's SSIM in a fifth of its bytes, the square left of this line and under JPEG's point.
+      ...(jpeg ? [{ data: { values: [{ kb: jpeg.bytesPerFrame / 5000, text: 'a fifth of JPEG' }] }, mark: { type: 'rule', strokeDash: [4, 4], color: 'gray' }, encoding: { x: encoding.x } },
+        { data: { values: [{ kb: jpeg.bytesPerFrame / 5000, text: 'a fifth of JPEG\'s bytes' }] }, mark: { type: 'text', align: 'left', dx: 4, y: 8, fontSize: 10, color: 'gray' }, encoding: { x: encoding.x, text: { field: 'text' } } }] : []),
     ],
   };
 }
