@@ -8,7 +8,7 @@
 //             at three sizes), memory, adaptive (rate on network namespaces with tbf: needs root;
 //             about 5 minutes, 85 s with --quick), codec (H.264 and VP8 at 720p: a bitrate ladder
 //             against JPEG q80, the sender's CPU with 1, 2 and 4 viewers, the codec on the shaped links
-//             and loopback; needs root for the links; about 4 minutes, 1 with --quick);
+//             and loopback; needs root for the links; about 5 minutes, 1 with --quick);
 //             e.g. `npm run bench -- --quick --only adaptive`
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
