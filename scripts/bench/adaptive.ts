@@ -4,6 +4,7 @@
 //
 // All times here are seconds from the first frame the viewer showed: the link's schedule starts
 // then, so that a slow start-up does not eat into the first step.
+import type { VideoCodecName } from '../../lib/base/codecs';
 
 /** The link's rate from `at` seconds on. */
 export interface RateStep {
@@ -15,6 +16,8 @@ export interface Scenario {
   /** Key in results.json. */
   name: string;
   label: string;
+  /** The sender's and viewer's --codec: jpeg for the JPEG stream, h264 or vp8 for a video codec's. */
+  codec: 'jpeg' | VideoCodecName;
   /** False: the fixed-quality stream, as before adaptive rate (the "before"). */
   adapt: boolean;
   /** Unsent bytes the kernel may keep (TCP_NOTSENT_LOWAT); 0: the kernel's default; absent: cvchat's. */
@@ -38,7 +41,20 @@ export const SETTLED_P99_MS = 250;
 const steady = (mbit: number, seconds: number, adapt = true): Scenario => ({
   name: adapt ? `adaptive${mbit}mbit` : `fixedQ${FULL_QUALITY}At${mbit}mbit`,
   label: `${adapt ? 'adaptive' : `fixed q${FULL_QUALITY} (as before)`}, steady ${mbit} Mbit/s`,
-  adapt, seconds, schedule: [{ at: 0, mbit }], ...(adapt ? {} : { unsentLimitBytes: 0 }),
+  codec: 'jpeg', adapt, seconds, schedule: [{ at: 0, mbit }], ...(adapt ? {} : { unsentLimitBytes: 0 }),
+});
+
+/** The names codecs go by in labels. */
+export const CODEC_LABELS: Record<'jpeg' | VideoCodecName, string> = { jpeg: 'JPEG', h264: 'H.264', vp8: 'VP8' };
+
+/** A video codec's stream (always adaptive: its bitrate follows the estimate) on a steady link. */
+const codecSteady = (codec: VideoCodecName, mbit: number, seconds: number): Scenario => ({
+  name: `${codec}${mbit}mbit`, label: `${CODEC_LABELS[codec]}, steady ${mbit} Mbit/s`, codec, adapt: true, seconds, schedule: [{ at: 0, mbit }],
+});
+
+/** Loopback paced at 30 fps: the codec's own latency, no link in the way. */
+const codecLoopback = (codec: 'jpeg' | VideoCodecName, seconds: number): Scenario => ({
+  name: `${codec}Loopback`, label: `${CODEC_LABELS[codec]}, loopback`, codec, adapt: true, seconds, schedule: [],
 });
 
 /** A schedule of [seconds, Mbit/s] segments, with its times scaled by `timeScale`. */
@@ -67,16 +83,36 @@ export function adaptiveScenarios(quick: boolean): Scenario[] {
     steady(20, steadySeconds),
     steady(5, steadySeconds),
     steady(2, steadySeconds),
-    { name: 'adaptiveStep20to5to20', label: 'adaptive, step 20 -> 5 -> 20 Mbit/s', adapt: true, ...step },
-    { name: 'adaptiveRfc8867x4', label: 'adaptive, RFC 8867 variable capacity x4', adapt: true, ...rfc },
+    { name: 'adaptiveStep20to5to20', label: 'adaptive, step 20 -> 5 -> 20 Mbit/s', codec: 'jpeg', adapt: true, ...step },
+    { name: 'adaptiveRfc8867x4', label: 'adaptive, RFC 8867 variable capacity x4', codec: 'jpeg', adapt: true, ...rfc },
     steady(20, steadySeconds, false),
-    ...(quick ? [] : [
+    ...(quick ? [] : ([
       steady(5, steadySeconds, false),
       // Does TCP_NOTSENT_LOWAT help a peer that ACKs? The same run with the kernel's default send buffer.
       { ...steady(5, steadySeconds), name: 'adaptive5mbitKernelBuffer', label: 'adaptive, steady 5 Mbit/s, kernel send buffer unlimited', unsentLimitBytes: 0 },
-      { name: 'adaptiveLoopback', label: 'adaptive, loopback', adapt: true, seconds: loopbackSeconds, schedule: [] },
-      { name: `fixedQ${FULL_QUALITY}Loopback`, label: `fixed q${FULL_QUALITY} (as before), loopback`, adapt: false, unsentLimitBytes: 0, seconds: loopbackSeconds, schedule: [] },
-    ]),
+      { name: 'adaptiveLoopback', label: 'adaptive, loopback', codec: 'jpeg', adapt: true, seconds: loopbackSeconds, schedule: [] },
+      { name: `fixedQ${FULL_QUALITY}Loopback`, label: `fixed q${FULL_QUALITY} (as before), loopback`, codec: 'jpeg', adapt: false, unsentLimitBytes: 0, seconds: loopbackSeconds, schedule: [] },
+    ] satisfies Scenario[])),
+  ];
+}
+
+/**
+ * The video codec on the same links: H.264 at steady 20, 5 and 2 Mbit/s and through the 20 -> 5 ->
+ * 20 step, VP8 at 2 Mbit/s, and loopback paced at 30 fps for H.264 and for JPEG (the codec's own
+ * latency). Quick: H.264 at 2 Mbit/s and on loopback.
+ */
+export function codecScenarios(quick: boolean): Scenario[] {
+  const steadySeconds = quick ? 8 : 20;
+  const loopbackSeconds = 10;
+  if (quick) return [codecSteady('h264', 2, steadySeconds), codecLoopback('h264', loopbackSeconds)];
+  return [
+    codecSteady('h264', 20, steadySeconds),
+    codecSteady('h264', 5, steadySeconds),
+    codecSteady('h264', 2, steadySeconds),
+    { name: 'h264Step20to5to20', label: 'H.264, step 20 -> 5 -> 20 Mbit/s', codec: 'h264', adapt: true, ...segments(1, [10, 20], [10, 5], [10, 20]) },
+    codecSteady('vp8', 2, steadySeconds),
+    codecLoopback('h264', loopbackSeconds),
+    codecLoopback('jpeg', loopbackSeconds),
   ];
 }
 
@@ -89,9 +125,12 @@ export interface ShownFrame {
   width: number;
   height: number;
   seq: number | null;
-  /** From the frame's point segment: null from a sender that does not adapt. */
+  /** From the frame's point segment: null from a sender that does not adapt; 0 for a video codec's frame. */
   quality: number | null;
   estimateBps: number | null;
+  /** A video codec's frame: the codec and the bitrate the encoder was asked for. */
+  codec?: string | null;
+  bitrateBps?: number | null;
 }
 
 /** The sender's view of its viewer (Sender.viewerStates()), t in wallClock() ms. */
@@ -102,6 +141,9 @@ export interface ViewerStateSample {
   width: number;
   height: number;
   quality: number;
+  /** jpeg, or the video codec the viewer is sent (then quality is 0), and its encoder's bitrate. */
+  codec?: string;
+  bitrateBps?: number | null;
 }
 
 /** Everything one run recorded, times in wallClock() ms. */
@@ -123,7 +165,11 @@ export interface SecondStats {
   latencyP99: number | null;
   kbps: number;
   width: number | null;
+  /** JPEG frames' mean quality; null in a second of video frames only. */
   quality: number | null;
+  /** A video codec's frames: the codec, and the mean bitrate its encoder was asked for. */
+  codec: string | null;
+  bitrateKbps: number | null;
   ssim: number | null;
   linkMbit: number | null;
 }
@@ -153,6 +199,7 @@ export interface StepResult {
 
 export interface ScenarioResult {
   label: string;
+  codec: 'jpeg' | VideoCodecName;
   adapt: boolean;
   seconds: number;
   schedule: RateStep[];
@@ -165,7 +212,7 @@ export interface ScenarioResult {
   steps: StepResult[];
   perSecond: SecondStats[];
   /** Every 100 ms, the sender's estimate of what the viewer can take, and what it sends it. */
-  senderView: Array<{ t: number; estimateMbit: number | null; rttMs: number | null; width: number; quality: number }>;
+  senderView: Array<{ t: number; estimateMbit: number | null; rttMs: number | null; width: number; quality: number; codec: string | null; bitrateMbit: number | null }>;
   rateChanges: Array<{ t: number; mbit: number }>;
   ssimFrames: number;
   dropped: number;
@@ -219,8 +266,10 @@ function perSecond(frames: Frame[], scenario: Scenario): SecondStats[] {
       latencyP99: round(percentile(latencies, 99)),
       kbps: Math.round(inSecond.reduce((n, f) => n + f.bytes, 0) * 8 / 1000),
       width: round(mean(inSecond.map((f) => f.width)), 0),
-      // A frame without adaptive metadata is a full-quality one.
-      quality: round(mean(inSecond.map((f) => f.quality ?? FULL_QUALITY)), 1),
+      // A frame without adaptive metadata is a full-quality one; a video frame has no quality (0).
+      quality: round(mean(inSecond.filter((f) => !f.codec).map((f) => f.quality ?? FULL_QUALITY)), 1),
+      codec: inSecond.find((f) => f.codec)?.codec ?? null,
+      bitrateKbps: round(mean(inSecond.flatMap((f) => (f.bitrateBps ? [f.bitrateBps / 1000] : []))), 0),
       ssim: round(mean(inSecond.flatMap((f) => (f.ssim === null ? [] : [f.ssim]))), 4),
       linkMbit: linkRateAt(scenario.schedule, t),
     });
@@ -267,6 +316,7 @@ export function analyse(scenario: Scenario, records: ScenarioRecords): ScenarioR
   }));
   return {
     label: scenario.label,
+    codec: scenario.codec,
     adapt: scenario.adapt,
     seconds: scenario.seconds,
     schedule: scenario.schedule,
@@ -277,6 +327,7 @@ export function analyse(scenario: Scenario, records: ScenarioRecords): ScenarioR
     perSecond: seconds,
     senderView: records.viewerStates.map((s) => ({
       t: round(sinceStart(s.t), 2) as number, estimateMbit: s.estimateBps === null ? null : round(s.estimateBps / 1e6, 3), rttMs: round(s.rttMs), width: s.width, quality: s.quality,
+      codec: s.codec ?? null, bitrateMbit: s.bitrateBps ? round(s.bitrateBps / 1e6, 3) : null,
     })).filter((s) => s.t >= 0 && s.t < scenario.seconds),
     rateChanges: records.rateChanges.map((c) => ({ t: round(sinceStart(c.t), 3) as number, mbit: c.mbit })),
     ssimFrames: records.ssim?.size ?? 0,

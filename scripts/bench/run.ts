@@ -1,26 +1,33 @@
 // npm run bench [-- --quick] [-- --only SECTION[,SECTION]]: cvchat against the seed's design, the
 // opencv4nodejs backend and the codec's own limit, on the same frames, in one run; then adaptive rate
-// on shaped links. Writes JSON, a Markdown table and SVG charts to bench-results/, and prints one line
-// per goal. Timing goals live here, never in the tests.
+// on shaped links, and the video codec against JPEG. Writes JSON, a Markdown table and SVG charts to
+// bench-results/, and prints one line per goal. Timing goals live here, never in the tests. Every
+// section but codec streams JPEG (--codec jpeg), so its figures compare with runs before the codec.
 //   --quick   shorter runs, fewer of them (about 2 minutes on 2 cores)
 //   --only    run only these sections, to iterate on one: resolutions (codec, throughput and latency
 //             at three sizes), memory, adaptive (rate on network namespaces with tbf: needs root;
-//             about 5 minutes, 85 s with --quick); e.g. `npm run bench -- --quick --only adaptive`
+//             about 5 minutes, 85 s with --quick), codec (H.264 and VP8 at 720p: a bitrate ladder
+//             against JPEG q80, the sender's CPU with 1, 2 and 4 viewers, the codec on the shaped links
+//             and loopback; needs root for the links; about 5 minutes, 1 with --quick);
+//             e.g. `npm run bench -- --quick --only adaptive`
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 import { wallClock } from '../../lib/base/clock';
+import { native } from '../../lib/media/addon';
 import {
-  adaptiveChartSpec, adaptiveGoals, adaptiveMarkdown, adaptiveScenarios, analyse, frameLog,
+  adaptiveChartSpec, adaptiveGoals, adaptiveMarkdown, adaptiveScenarios, analyse, codecScenarios, frameLog,
   SOURCE_FPS, SOURCE_HEIGHT, SOURCE_WIDTH,
   type AdaptiveResults, type Goal, type Scenario, type ScenarioRecords, type ScenarioResult, type ShownFrame, type ViewerStateSample,
 } from './adaptive';
+import { codecChartSpec, codecGoals, codecMarkdown, codecSummary, type CodecResults, type LadderRun } from './codec-section';
+import { JPEG_QUALITY, scoreSsim } from './codec-runs';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const quick = process.argv.includes('--quick');
-const SECTIONS = ['resolutions', 'memory', 'adaptive'];
+const SECTIONS = ['resolutions', 'memory', 'adaptive', 'codec'];
 const onlyAt = process.argv.indexOf('--only');
 const only = onlyAt < 0 ? null : (process.argv[onlyAt + 1] ?? '').split(',').filter(Boolean);
 const unknownSections = only?.filter((name) => !SECTIONS.includes(name)) ?? [];
@@ -113,7 +120,7 @@ interface RunResult {
   receiverRssMbAtStart: number | null;
 }
 
-function summarise(rx: { fps: number; cpuMsPerFrame: number; bytesPerFrame: number; latencyMs: number[]; ttffMs: number; frames: number; rssMb: number; rssMbAtWarm?: number }, tx: { cpuMsPerFrame: number; rssMb: number; rssMbAtJoin?: number } | null): RunResult {
+function summarise(rx: Received, tx: { cpuMsPerFrame: number; rssMb: number; rssMbAtJoin?: number } | null): RunResult {
   const half = Math.floor(rx.latencyMs.length / 2);
   return {
     fps: round(rx.fps), receiverCpuMs: round(rx.cpuMsPerFrame, 2), senderCpuMs: round(tx?.cpuMsPerFrame, 2),
@@ -138,20 +145,47 @@ interface RunSpec {
   adapt?: boolean;
   /** Unsent bytes the kernel may keep per viewer (TCP_NOTSENT_LOWAT); 0: the kernel's default, as before it was set. */
   unsentLimitBytes?: number;
+  /** The sender's and receivers' --codec; default jpeg, the stream every figure before the codec section is of. */
+  codec?: 'jpeg' | 'h264' | 'vp8';
+  /** Receivers at once (default 1); the sender's CPU is counted while they all are joined. */
+  viewers?: number;
+}
+
+/** The receivers' figures (worker.ts receiver), and the sender's. */
+interface Received {
+  fps: number;
+  cpuMsPerFrame: number;
+  bytesPerFrame: number;
+  latencyMs: number[];
+  ttffMs: number;
+  frames: number;
+  rssMb: number;
+  rssMbAtWarm?: number;
 }
 
 async function runCvchat(spec: RunSpec, backend: 'native' | 'opencv4nodejs', display?: string): Promise<RunResult> {
+  return (await runCvchatViewers(spec, backend, display)).result;
+}
+
+/** A sender and spec.viewers receivers (one by default): the first receiver's figures, and each one's. */
+async function runCvchatViewers(spec: RunSpec, backend: 'native' | 'opencv4nodejs', display?: string): Promise<{ result: RunResult; receivers: Received[] }> {
   const port = nextPort();
   const env = { DISPLAY: display ?? '', QT_QPA_PLATFORM: '', CVCHAT_OPENCV4NODEJS_DIR: process.env.CVCHAT_OPENCV4NODEJS_DIR ?? path.join(root, '.opencv4nodejs') };
   const warm = String(spec.warmFrames ?? 0);
-  const adapt = spec.adapt === undefined ? [] : [spec.adapt ? 'on' : 'off', ...(spec.unsentLimitBytes === undefined ? [] : [String(spec.unsentLimitBytes)])];
-  const tx = spawnProcess(process.execPath, [worker, 'sender', spec.scene, String(spec.width), String(spec.height), String(port), String(spec.fps), backend, warm, ...adapt], env, spec.link?.sender);
+  const codec = spec.codec ?? 'jpeg';
+  // '' leaves an argument at the worker's default.
+  const adapt = spec.adapt === undefined ? '' : spec.adapt ? 'on' : 'off';
+  const unsent = spec.adapt === undefined || spec.unsentLimitBytes === undefined ? '' : String(spec.unsentLimitBytes);
+  const viewers = spec.viewers === undefined ? '' : String(spec.viewers);
+  const tx = spawnProcess(process.execPath, [worker, 'sender', spec.scene, String(spec.width), String(spec.height), String(port), String(spec.fps), backend, warm, adapt, unsent, 'tls', codec, viewers], env, spec.link?.sender);
   await waitForLine(tx.out, /"ready"/);
-  const rx = spawnProcess(process.execPath, [worker, 'receiver', spec.link?.address ?? '127.0.0.1', String(port), String(spec.frames), backend, display ? 'window' : 'none', String(spec.seconds ?? 0), warm], env, spec.link?.receiver);
-  await rx.exited;
+  const rxs = Array.from({ length: spec.viewers ?? 1 }, () =>
+    spawnProcess(process.execPath, [worker, 'receiver', spec.link?.address ?? '127.0.0.1', String(port), String(spec.frames), backend, display ? 'window' : 'none', String(spec.seconds ?? 0), warm, codec], env, spec.link?.receiver));
+  await Promise.all(rxs.map((rx) => rx.exited));
   tx.child.kill('SIGTERM');
   await tx.exited;
-  return summarise(lastJson(rx.out()), lastJson(tx.out()));
+  const receivers = rxs.map((rx) => lastJson(rx.out()) as Received);
+  return { result: summarise(receivers[0], lastJson(tx.out())), receivers };
 }
 
 /** opencv4nodejs used as its documentation shows: one awaited call after another. */
@@ -284,11 +318,12 @@ async function runScenario(scenario: Scenario, scene: string, dir: string): Prom
   try {
     const port = nextPort();
     const env = { DISPLAY: '' };
-    tx = spawnProcess(process.execPath, [worker, 'sender', scene, String(SOURCE_WIDTH), String(SOURCE_HEIGHT), String(port), String(SOURCE_FPS), 'native', '0', scenario.adapt ? 'on' : 'off', ...(scenario.unsentLimitBytes === undefined ? [] : [String(scenario.unsentLimitBytes)])], env, link?.sender);
+    const unsent = scenario.unsentLimitBytes === undefined ? '' : String(scenario.unsentLimitBytes);
+    tx = spawnProcess(process.execPath, [worker, 'sender', scene, String(SOURCE_WIDTH), String(SOURCE_HEIGHT), String(port), String(SOURCE_FPS), 'native', '0', scenario.adapt ? 'on' : 'off', unsent, 'tls', scenario.codec], env, link?.sender);
     await waitForLine(tx.out, /"ready"/);
     // A frame every 100 ms (every third at 30 fps), fewer in a quick run, and in a long run spread over all of it.
     const sampleMs = Math.max(quick ? 200 : 100, Math.ceil((scenario.seconds * 1000) / MAX_SSIM_FRAMES));
-    rx = spawnProcess(process.execPath, [worker, 'viewer', link?.address ?? '127.0.0.1', String(port), String(scenario.seconds), sampleDir, String(sampleMs)], env, link?.receiver);
+    rx = spawnProcess(process.execPath, [worker, 'viewer', link?.address ?? '127.0.0.1', String(port), String(scenario.seconds), sampleDir, String(sampleMs), scenario.codec], env, link?.receiver);
     await waitForLine(rx.out, /"firstFrameAt"/);
     const firstFrameAt = (JSON.parse(rx.out().split('\n').find((line) => line.includes('"firstFrameAt"')) as string) as { firstFrameAt: number }).firstFrameAt;
     const rateChanges: Array<{ t: number; mbit: number }> = [];
@@ -310,11 +345,7 @@ async function runScenario(scenario: Scenario, scene: string, dir: string): Prom
     if (stopping) throw new Error('the run is stopping');
     const viewed = lastJson(rx.out()) as { dropped: number; samples: number; shown: ShownFrame[] };
     const sent = lastJson(tx.out()) as { viewerStates: ViewerStateSample[] };
-    let ssim: Map<number, number> | null = null;
-    if (viewed.samples > 0) {
-      const scored = lastJson(execFileSync(python, [benchFile('ssim.py'), scene, String(SOURCE_WIDTH), String(SOURCE_HEIGHT), sampleDir]).toString()) as { ssim: Record<string, number | null> };
-      ssim = new Map(Object.entries(scored.ssim).flatMap(([seq, value]) => (value === null ? [] : [[Number(seq), value] as [number, number]])));
-    }
+    const ssim = viewed.samples > 0 ? scoreSsim(scene, SOURCE_WIDTH, SOURCE_HEIGHT, sampleDir) : null;
     const records: ScenarioRecords = { firstFrameAt, shown: viewed.shown, viewerStates: sent.viewerStates, rateChanges, ssim, dropped: viewed.dropped };
     return { result: analyse(scenario, records), frames: frameLog(records) };
   } finally {
@@ -341,7 +372,7 @@ async function plainViewerRuns(scene: string): Promise<Record<string, { fps: num
     try {
       progress(`a Python viewer that never ACKs, 5 Mbit/s, ${name === 'unsentLimited' ? "cvchat's unsent-byte limit" : "the kernel's default send buffer"}, 10 s`);
       const port = nextPort();
-      const tx = spawnProcess(process.execPath, [worker, 'sender', scene, String(SOURCE_WIDTH), String(SOURCE_HEIGHT), String(port), String(SOURCE_FPS), 'native', '0', 'off', unsent, 'plain'], { DISPLAY: '' }, link.sender);
+      const tx = spawnProcess(process.execPath, [worker, 'sender', scene, String(SOURCE_WIDTH), String(SOURCE_HEIGHT), String(port), String(SOURCE_FPS), 'native', '0', 'off', unsent, 'plain', 'jpeg'], { DISPLAY: '' }, link.sender);
       await waitForLine(tx.out, /"ready"/);
       const rx = spawnProcess(python, [benchFile('plain_viewer.py'), link.address, String(port), '10'], {}, link.receiver);
       await rx.exited;
@@ -465,6 +496,61 @@ async function main() {
     }
     results.adaptive = adaptive;
   }
+
+  // The video codec: the bitrate ladder against JPEG, the cost of an encoder per viewer, and the
+  // codec on the shaped links and loopback.
+  let codec: CodecResults | null = null;
+  if (runs('codec')) {
+    codec = { ladder: [], viewers: [], links: {} };
+    const scene = makeScene(dir, SOURCE_WIDTH, SOURCE_HEIGHT);
+    const available = new Set<string>(native().videoCodecs());
+    // Up to 16 Mbit/s, above cvchat's ceiling (0.2 bits a pixel, 5.5 Mbit/s here), to find where a codec matches JPEG q80.
+    const ladderMbit = quick ? [1, 2, 4] : [0.5, 1, 2, 4, 6, 10, 16];
+    const ladder: Array<{ codec: 'jpeg' | 'h264' | 'vp8'; bitrate: number | null }> = [
+      { codec: 'jpeg', bitrate: null },
+      ...(['h264', 'vp8'] as const).filter((c) => available.has(c)).flatMap((c) => ladderMbit.map((mbit) => ({ codec: c, bitrate: mbit * 1e6 }))),
+    ];
+    const frames = quick ? 60 : 150;
+    const every = quick ? 6 : 5;
+    for (const step of ladder) {
+      progress(`codec: ${step.codec}${step.bitrate ? ` at ${step.bitrate / 1e6} Mbit/s` : ` q${JPEG_QUALITY}`}, ${frames} frames at ${SOURCE_WIDTH}x${SOURCE_HEIGHT}`);
+      const sampleDir = fs.mkdtempSync(path.join(dir, 'ladder-'));
+      try {
+        const out = lastJson(execFileSync(process.execPath, [worker, 'videocodec', scene, String(SOURCE_WIDTH), String(SOURCE_HEIGHT), String(frames), step.codec, String(step.bitrate ?? 0), sampleDir, String(every)]).toString());
+        const ssim = [...scoreSsim(scene, SOURCE_WIDTH, SOURCE_HEIGHT, sampleDir).values()];
+        codec.ladder.push({ ...step, ...out, ssim: ssim.length === 0 ? null : ssim.reduce((a, b) => a + b, 0) / ssim.length, ssimFrames: ssim.length } as LadderRun);
+      } finally {
+        fs.rmSync(sampleDir, { recursive: true, force: true });
+      }
+    }
+    const viewerSeconds = quick ? 4 : 8;
+    for (const name of (['jpeg', 'h264'] as const).filter((c) => c === 'jpeg' || available.has(c))) {
+      for (const viewers of quick ? [1, 2] : [1, 2, 4]) {
+        progress(`codec: an encoder per viewer: ${name}, ${viewers} viewer${viewers > 1 ? 's' : ''}, ${viewerSeconds} s`);
+        const run = await runCvchatViewers({
+          scene, width: SOURCE_WIDTH, height: SOURCE_HEIGHT, fps: SOURCE_FPS, frames: SOURCE_FPS * viewerSeconds, seconds: viewerSeconds + 4, codec: name, viewers,
+        }, 'native');
+        codec.viewers.push({
+          codec: name, viewers, senderCpuMsPerFrame: run.result.senderCpuMs, viewerFps: run.receivers.map((r) => round(r.fps)),
+          viewerCpuMsPerFrame: run.receivers.map((r) => round(r.cpuMsPerFrame, 2)), bytesPerFrame: run.result.bytesPerFrame,
+        });
+      }
+    }
+    for (const scenario of codecScenarios(quick)) {
+      if (scenario.codec !== 'jpeg' && !available.has(scenario.codec)) {
+        codec.links[scenario.name] = `not measured: this build has no ${scenario.codec}`;
+        continue;
+      }
+      progress(`codec: ${scenario.label}, ${scenario.seconds} s`);
+      const run = await runScenario(scenario, scene, dir);
+      if (typeof run === 'string') codec.links[scenario.name] = run;
+      else {
+        codec.links[scenario.name] = run.result;
+        frameLogs[scenario.name] = run.frames;
+      }
+    }
+    results.codec = { ...codec, summary: codecSummary(codec) };
+  }
   xvfb?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 
@@ -497,6 +583,7 @@ async function main() {
     goal(`RSS growth MB over ${n.memory} frames (worse side)`, round(growth), 20, true);
   }
   if (adaptive) adaptiveGoals(adaptive, loopbackFps, goal);
+  if (codec) codecGoals(codec, goal);
   results.goals = goals;
 
   const written = ['results.json', 'results.md'];
@@ -506,11 +593,16 @@ async function main() {
     fs.writeFileSync(path.join(outDir, 'throughput.svg'), await render(throughputChartSpec(resolutions)));
     written.push('throughput.svg');
   }
-  if (adaptive) {
-    fs.writeFileSync(path.join(outDir, 'adaptive.svg'), await render(adaptiveChartSpec(adaptive)));
+  if (adaptive || codec) {
+    // The codec's runs on links are drawn after the JPEG ones, in the same chart.
+    fs.writeFileSync(path.join(outDir, 'adaptive.svg'), await render(adaptiveChartSpec({ ...adaptive, ...codec?.links })));
     // Every frame of every scenario, for looking closer at one (not summarised anywhere else).
     fs.writeFileSync(path.join(outDir, 'adaptive-frames.json'), `${JSON.stringify(frameLogs)}\n`);
     written.push('adaptive.svg', 'adaptive-frames.json');
+  }
+  if (codec && codec.ladder.length > 0) {
+    fs.writeFileSync(path.join(outDir, 'codec.svg'), await render(codecChartSpec(codec)));
+    written.push('codec.svg');
   }
   undo.delete(dropResults);
   for (const g of goals) process.stdout.write(`${g.met === null ? 'N/A ' : g.met ? 'MET ' : 'MISS'}  ${g.goal}: ${g.valueText ?? g.value ?? '-'} (goal ${g.target})\n`);
@@ -564,6 +656,7 @@ function markdown(results: Record<string, unknown>, goals: Goal[]): string {
       for (const [name, x] of Object.entries(plain)) lines.push(typeof x === 'string' ? `| ${name} | ${x} | |` : `| ${name === 'unsentLimited' ? 'unsent bytes limited to 64 KB (cvchat)' : "the kernel's default"} | ${fmt(x.fps)} | ${fmt(x.latencyP50)} / ${fmt(x.latencyP99)} |`);
     }
   }
+  if (results.codec) lines.push('', ...codecMarkdown(results.codec as CodecResults));
   lines.push('', '## Goals', '', '| goal | value | target | |', '|---|---|---|---|');
   for (const g of goals) lines.push(`| ${g.goal} | ${g.valueText ?? fmt(g.value)} | ${g.target} | ${g.met === null ? 'n/a' : g.met ? 'met' : 'missed'} |`);
   return `${lines.join('\n')}\n`;

@@ -2,7 +2,8 @@
 # was made from. The sender's memory source plays the scene's frames in a loop from frame 0 and
 # numbers every captured frame from 0, so frame `seq` came from scene frame seq % N.
 # Usage: ssim.py SCENE W H DIR   (SCENE: N raw BGR frames of W x H, as scene.py writes them)
-#   DIR holds SEQ.jpg, the payloads as received. Prints {"ssim": {"SEQ": value, ...}} as one line of JSON.
+#   DIR holds SEQ.jpg (a JPEG payload as received) or SEQ.png (a video codec's decoded picture,
+#   lossless). Prints {"ssim": {"SEQ": value, ...}} as one line of JSON.
 # SSIM as Wang et al. (2004) define it: on luma, an 11x11 Gaussian window of sigma 1.5,
 # C1 = (0.01 * 255)^2, C2 = (0.03 * 255)^2, the mean of the map over the window's valid region.
 import json
@@ -58,7 +59,7 @@ def measure(path):
 
 if __name__ == "__main__":
     scene_path, w, h, folder = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    files = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".jpg"))
+    files = sorted(os.path.join(folder, f) for f in os.listdir(folder) if f.endswith((".jpg", ".png")))
     # Nothing else runs while this does, so it may use every core.
     with Pool(os.cpu_count() or 1, initializer=init, initargs=(scene_path, w, h)) as pool:
         results = pool.map(measure, files, chunksize=8)
