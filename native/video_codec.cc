@@ -41,6 +41,7 @@ namespace {
 // of delay (frame threads would hold one back per thread).
 const char* const kX264Preset = "superfast";
 const char* const kX264Profile = "high";
+const char* const kX264Tune = "zerolatency";
 const int kX264Threads = 2;
 // libvpx VP8: realtime deadline. cpu-used 4 to 8 gave identical frames, 12 was 7% faster at the
 // same quality, 16 lost 5.8 dB. One thread: two gave a p95 of 39 ms a frame against 12 ms (spikes
@@ -49,9 +50,11 @@ const int kVp8CpuUsed = 12;
 const int kVp8Threads = 1;
 
 // The rate control's buffer: a frame may overshoot its share (bitrate / fps) by at most this much
-// of a second of the link. A keyframe needs several times a P-frame's bytes; a quarter of a second
-// lets it be legible while keeping the delay it adds on a 2 Mbit/s link to a quarter of a second.
-const double kBufferSeconds = 0.25;
+// of a second of the link, which is also the most a single frame can add to the delay. At 2 Mbit/s
+// and 720p, a tenth of a second kept the largest frame after a cut (the benchmark's scene loops) to
+// 23 KB, 92 ms on the link, against 35 KB and 140 ms with a quarter of a second, for 0.2-0.4 dB
+// less PSNR; a keyframe is 21 KB instead of 26.
+const double kBufferSeconds = 0.1;
 
 // Limits for arguments the TypeScript layer has already checked, kept so a direct call with wild
 // numbers is refused instead of overflowing an int inside a codec.
@@ -83,6 +86,11 @@ int TuningInt(const Napi::Object* tuning, const char* key, int fallback) {
   return tuning->Get(key).As<Napi::Number>().Int32Value();
 }
 
+double TuningNumber(const Napi::Object* tuning, const char* key, double fallback) {
+  if (tuning == nullptr || !tuning->Get(key).IsNumber()) return fallback;
+  return tuning->Get(key).As<Napi::Number>().DoubleValue();
+}
+
 std::string TuningString(const Napi::Object* tuning, const char* key, const char* fallback) {
   if (tuning == nullptr || !tuning->Get(key).IsString()) return fallback;
   return tuning->Get(key).As<Napi::String>().Utf8Value();
@@ -92,7 +100,8 @@ struct EncoderSettings {
   cv::Size size;
   double fps = 30;
   int threads = 1;
-  std::string preset, profile;  // x264
+  std::string preset, profile, tune;  // x264
+  double bufferSeconds = kBufferSeconds;
   int cpuUsed = kVp8CpuUsed;    // VP8
 };
 
@@ -140,9 +149,10 @@ class X264Core : public EncoderCore {
     ctx_->thread_type = FF_THREAD_SLICE;
     // No AV_CODEC_FLAG_GLOBAL_HEADER: SPS and PPS then come in-band, Annex B, before every IDR, so any
     // keyframe starts a stream on its own.
+    bufferSeconds_ = s.bufferSeconds;
     SetRate(bitrate);
     av_opt_set(ctx_->priv_data, "preset", s.preset.c_str(), 0);
-    av_opt_set(ctx_->priv_data, "tune", "zerolatency", 0);  // no lookahead, no B-frames, no delay
+    av_opt_set(ctx_->priv_data, "tune", s.tune.c_str(), 0);  // zerolatency: no lookahead, no B-frames, no delay
     av_opt_set(ctx_->priv_data, "profile", s.profile.c_str(), 0);
     av_opt_set_int(ctx_->priv_data, "forced-idr", 1, 0);  // a forced keyframe is an IDR, not just an I
     av_opt_set(ctx_->priv_data, "x264-params", "scenecut=0", 0);  // and no keyframes of x264's choosing
@@ -188,13 +198,14 @@ class X264Core : public EncoderCore {
     // A VBV at the target rate with a short buffer: x264's ABR then cannot save up for a spike.
     ctx_->bit_rate = static_cast<int64_t>(bitrate);
     ctx_->rc_max_rate = static_cast<int64_t>(bitrate);
-    ctx_->rc_buffer_size = static_cast<int>(bitrate * kBufferSeconds);
+    ctx_->rc_buffer_size = static_cast<int>(bitrate * bufferSeconds_);
   }
 
   AVCodecContext* ctx_ = nullptr;
   AVFrame* frame_ = nullptr;
   AVPacket* packet_ = nullptr;
   int64_t pts_ = 0;
+  double bufferSeconds_ = kBufferSeconds;
 };
 
 // VP8 through libvpx's own API: FFmpeg 5.1's libvpx wrapper sets the rate only when it opens (a
@@ -224,7 +235,7 @@ class Vp8Core : public EncoderCore {
     cfg_.rc_max_quantizer = 63;
     cfg_.rc_undershoot_pct = 100;
     cfg_.rc_overshoot_pct = 15;
-    cfg_.rc_buf_sz = static_cast<unsigned>(kBufferSeconds * 1000);
+    cfg_.rc_buf_sz = static_cast<unsigned>(s.bufferSeconds * 1000);
     cfg_.rc_buf_initial_sz = cfg_.rc_buf_sz / 2;
     cfg_.rc_buf_optimal_sz = cfg_.rc_buf_sz * 3 / 5;
     cfg_.rc_target_bitrate = Kbps(bitrate);
@@ -238,7 +249,7 @@ class Vp8Core : public EncoderCore {
                       static_cast<int>(s.threads > 1 ? VP8_TWO_TOKENPARTITION : VP8_ONE_TOKENPARTITION));
     // A keyframe may fill the buffer but no more (percent of one frame's share of the rate).
     vpx_codec_control(&codec_, VP8E_SET_MAX_INTRA_BITRATE_PCT,
-                      static_cast<unsigned>(kBufferSeconds * s.fps * 100));
+                      static_cast<unsigned>(s.bufferSeconds * s.fps * 100));
   }
 
   ~Vp8Core() override {
@@ -765,6 +776,8 @@ VideoEncoder::VideoEncoder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Vi
   s.threads = std::clamp(TuningInt(tuning, "threads", h264 ? kX264Threads : kVp8Threads), 1, 16);
   s.preset = TuningString(tuning, "preset", kX264Preset);
   s.profile = TuningString(tuning, "profile", kX264Profile);
+  s.tune = TuningString(tuning, "tune", kX264Tune);
+  s.bufferSeconds = std::clamp(TuningNumber(tuning, "bufferSeconds", kBufferSeconds), 0.02, 2.0);
   s.cpuUsed = std::clamp(TuningInt(tuning, "cpuUsed", kVp8CpuUsed), -16, 16);
   if (h264 ? !HasX264() : !HasVp8Encoder()) {
     ThrowCoded(env, "CVCHAT_VIDEO_CODEC_UNAVAILABLE", "No " + state_->codec + " encoder here (see videoCodecs())");

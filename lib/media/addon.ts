@@ -48,6 +48,10 @@ export interface VideoCodecTuning {
   /** x264 preset and profile (ultrafast ... medium; baseline, main, high). */
   preset?: string;
   profile?: string;
+  /** x264 tune (zerolatency, optionally with one of film, ssim, psnr...: "ssim,zerolatency"). */
+  tune?: string;
+  /** The rate control's buffer, in seconds of the bitrate (both codecs). */
+  bufferSeconds?: number;
   /** libvpx VP8 cpu-used, -16 to 16 (higher is faster). */
   cpuUsed?: number;
 }

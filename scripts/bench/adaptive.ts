@@ -25,6 +25,8 @@ export interface Scenario {
   seconds: number;
   /** The link's rate over time; empty: loopback, no link at all. */
   schedule: RateStep[];
+  /** A codec run on the JPEG benchmark's scene instead of the codec's camera-like one. */
+  fastPan?: boolean;
 }
 
 export const SOURCE_WIDTH = 1280;
@@ -111,6 +113,8 @@ export function codecScenarios(quick: boolean): Scenario[] {
     codecSteady('h264', 2, steadySeconds),
     { name: 'h264Step20to5to20', label: 'H.264, step 20 -> 5 -> 20 Mbit/s', codec: 'h264', adapt: true, ...segments(1, [10, 20], [10, 5], [10, 20]) },
     codecSteady('vp8', 2, steadySeconds),
+    // The hard case: the JPEG benchmark's scene, a whole panorama a second and a cut at every loop.
+    { ...codecSteady('h264', 2, steadySeconds), name: 'h2642mbitFastPan', label: 'H.264, steady 2 Mbit/s, the JPEG scene\'s fast pan', fastPan: true },
     codecLoopback('h264', loopbackSeconds),
     codecLoopback('jpeg', loopbackSeconds),
   ];

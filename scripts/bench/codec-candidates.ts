@@ -24,6 +24,8 @@ function option(name: string, fallback: number): number {
 }
 
 const frameCount = option('frames', 90);
+/** Pixels a frame for scene.py's slow pan (played forward and back); 0: its whole-panorama pass. */
+const panStep = option('step', 0);
 const width = option('width', 1280);
 const height = option('height', 720);
 
@@ -35,10 +37,10 @@ interface Scene {
 }
 
 async function loadScene(): Promise<Scene> {
-  const file = path.join(os.tmpdir(), `cvchat-codec-scene-${width}x${height}-${frameCount}.raw`);
+  const file = path.join(os.tmpdir(), `cvchat-codec-scene-${width}x${height}-${frameCount}-${panStep}.raw`);
   try {
     if (!fs.existsSync(file)) {
-      execFileSync(python, [path.join(root, 'scripts', 'bench', 'scene.py'), String(width), String(height), String(frameCount), file], { stdio: 'pipe' });
+      execFileSync(python, [path.join(root, 'scripts', 'bench', 'scene.py'), String(width), String(height), String(frameCount), file, ...(panStep > 0 ? [String(panStep)] : [])], { stdio: 'pipe' });
     }
     return { name: 'scene.py (photographs panning, noise sigma 3)', file, pixels: readScene(file, width, height) };
   } catch {
@@ -90,7 +92,10 @@ async function main(): Promise<void> {
   const vp8 = 'cpu-used 12, 1 thread';
   const candidates: Candidate[] = [
     { name: 'JPEG', settings: 'libjpeg-turbo q80', codec: 'jpeg' },
-    ...[1e6, 2e6, 4e6].map((bitrate): Candidate => ({ name: 'H.264', settings: h264, codec: 'h264', bitrate })),
+    ...[1e6, 2e6, 4e6, 8e6].map((bitrate): Candidate => ({ name: 'H.264', settings: h264, codec: 'h264', bitrate })),
+    ...[1e6, 2e6, 4e6, 8e6].map((bitrate): Candidate => ({ name: 'H.264', settings: `${h264}, tune ssim`, codec: 'h264', bitrate, tuning: { tune: 'ssim,zerolatency' } })),
+    { name: 'H.264', settings: `${h264}, 0.1 s buffer`, codec: 'h264', bitrate: 2e6, tuning: { bufferSeconds: 0.1 } },
+    { name: 'H.264', settings: 'ultrafast, high, 2 threads, tune ssim', codec: 'h264', bitrate: 2e6, tuning: { preset: 'ultrafast', tune: 'ssim,zerolatency' } },
     ...[1e6, 2e6, 4e6].map((bitrate): Candidate => ({ name: 'VP8', settings: vp8, codec: 'vp8', bitrate })),
     // The neighbours of the chosen settings, at 2 Mbit/s.
     { name: 'H.264', settings: 'superfast, high, 1 thread', codec: 'h264', bitrate: 2e6, tuning: { threads: 1 } },
