@@ -3,9 +3,10 @@
 // neighbours. Each frame is encoded and then decoded, one call at a time, as a live sender and
 // receiver would. Prints a markdown table.
 //
-// Usage: node dist/scripts/bench/codec-candidates.js [--frames N] [--width W --height H]
-// The scene is scene.py's pan across photographs with camera-like noise (python3-skimage; npm run
-// bench's setup installs it); without it, the built-in test source.
+// Usage: node dist/scripts/bench/codec-candidates.js [--frames N] [--width W --height H] [--step PIXELS]
+// The scene is scene.py's slow pan across photographs with camera-like noise, STEP pixels a frame
+// for N frames and back (python3-skimage; npm run bench's setup installs it); without it, the
+// built-in test source.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,9 +24,9 @@ function option(name: string, fallback: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : fallback;
 }
 
-const frameCount = option('frames', 90);
+const frameCount = option('frames', 60);
 /** Pixels a frame for scene.py's slow pan (played forward and back); 0: its whole-panorama pass. */
-const panStep = option('step', 0);
+const panStep = option('step', 4);
 const width = option('width', 1280);
 const height = option('height', 720);
 
@@ -42,7 +43,7 @@ async function loadScene(): Promise<Scene> {
     if (!fs.existsSync(file)) {
       execFileSync(python, [path.join(root, 'scripts', 'bench', 'scene.py'), String(width), String(height), String(frameCount), file, ...(panStep > 0 ? [String(panStep)] : [])], { stdio: 'pipe' });
     }
-    return { name: 'scene.py (photographs panning, noise sigma 3)', file, pixels: readScene(file, width, height) };
+    return { name: `scene.py (photographs panning ${panStep} pixels a frame and back, noise sigma 3)`, file, pixels: readScene(file, width, height) };
   } catch {
     const capture = await openCapture({ source: 'test', width, height });
     const pixels: Buffer[] = [];
@@ -93,12 +94,11 @@ async function main(): Promise<void> {
   const candidates: Candidate[] = [
     { name: 'JPEG', settings: 'libjpeg-turbo q80', codec: 'jpeg' },
     ...[1e6, 2e6, 4e6, 8e6].map((bitrate): Candidate => ({ name: 'H.264', settings: h264, codec: 'h264', bitrate })),
-    ...[1e6, 2e6, 4e6, 8e6].map((bitrate): Candidate => ({ name: 'H.264', settings: `${h264}, tune ssim`, codec: 'h264', bitrate, tuning: { tune: 'ssim,zerolatency' } })),
-    { name: 'H.264', settings: `${h264}, 0.1 s buffer`, codec: 'h264', bitrate: 2e6, tuning: { bufferSeconds: 0.1 } },
-    { name: 'H.264', settings: 'ultrafast, high, 2 threads, tune ssim', codec: 'h264', bitrate: 2e6, tuning: { preset: 'ultrafast', tune: 'ssim,zerolatency' } },
     ...[1e6, 2e6, 4e6].map((bitrate): Candidate => ({ name: 'VP8', settings: vp8, codec: 'vp8', bitrate })),
     // The neighbours of the chosen settings, at 2 Mbit/s.
     { name: 'H.264', settings: 'superfast, high, 1 thread', codec: 'h264', bitrate: 2e6, tuning: { threads: 1 } },
+    { name: 'H.264', settings: `${h264}, tune ssim`, codec: 'h264', bitrate: 2e6, tuning: { tune: 'ssim,zerolatency' } },
+    { name: 'H.264', settings: `${h264}, 0.25 s buffer`, codec: 'h264', bitrate: 2e6, tuning: { bufferSeconds: 0.25 } },
     { name: 'H.264', settings: 'veryfast, high, 2 threads', codec: 'h264', bitrate: 2e6, tuning: { preset: 'veryfast' } },
     { name: 'H.264', settings: 'superfast, baseline, 2 threads', codec: 'h264', bitrate: 2e6, tuning: { profile: 'baseline' } },
     { name: 'H.264', settings: 'ultrafast, baseline, 2 threads', codec: 'h264', bitrate: 2e6, tuning: { preset: 'ultrafast', profile: 'baseline' } },
