@@ -158,34 +158,23 @@ describe('the video codec between cvchat peers', () => {
   });
 
   it('JPEG when either side says --codec jpeg, or the peer never offers a codec (a Python peer, an older cvchat)', async () => {
-    const s = await startSender();
-    try {
-      const jpegViewer = viewer(s.sender.port, { codec: 'jpeg' });
-      await waitFor('30 frames', () => (jpegViewer.shown.length >= 30 ? true : undefined));
-      const states = s.sender.viewerStates();
-      assert.equal(states[0]?.codec, 'jpeg', JSON.stringify(states));
-      await jpegViewer.stop();
-      assert.ok(jpegViewer.shown.every((f) => f.codec === undefined), 'a receiver that offers no codec gets JPEG');
-    } finally {
-      await s.stop();
-    }
-    const jpegSender = await startSender({ codec: 'jpeg' });
-    try {
-      const v = viewer(jpegSender.sender.port);
-      await waitFor('30 frames', () => (v.shown.length >= 30 ? true : undefined));
-      await v.stop();
-      assert.ok(v.shown.every((f) => f.codec === undefined), 'a sender with --codec jpeg sends JPEG to a receiver that offers codecs');
-    } finally {
-      await jpegSender.stop();
-    }
-    const vp8Sender = await startSender({ codec: 'vp8' });
-    try {
-      const v = viewer(vp8Sender.sender.port, { codec: 'h264' });
-      await waitFor('30 frames', () => (v.shown.length >= 30 ? true : undefined));
-      await v.stop();
-      assert.ok(v.shown.every((f) => f.codec === undefined), 'no codec in common: JPEG');
-    } finally {
-      await vp8Sender.stop();
+    const cases: Array<[string, Partial<SenderOptions>, Partial<ConstructorParameters<typeof Receiver>[0]>]> = [
+      ['a receiver that offers no codec', {}, { codec: 'jpeg' }],
+      ['a sender with --codec jpeg, to a receiver that offers codecs', { codec: 'jpeg' }, {}],
+      ['no codec in common', { codec: 'vp8' }, { codec: 'h264' }],
+    ];
+    for (const [what, senderOptions, receiverOptions] of cases) {
+      const s = await startSender(senderOptions);
+      try {
+        const v = viewer(s.sender.port, receiverOptions);
+        await waitFor('30 frames', () => (v.shown.length >= 30 ? true : undefined));
+        const states = s.sender.viewerStates();
+        await v.stop();
+        assert.equal(states[0]?.codec, 'jpeg', `${what}: the sender says JPEG: ${JSON.stringify(states)}`);
+        assert.ok(v.shown.every((f) => f.codec === undefined), `${what}: JPEG frames only`);
+      } finally {
+        await s.stop();
+      }
     }
   });
 

@@ -232,7 +232,6 @@ export class ConnectionSink implements FrameSink {
   private video: VideoStreamOut | null = null;
   /** The encoder failed once: this peer gets JPEG for the rest of the connection. */
   private videoFailed = false;
-  private lastVideoSize: Size | null = null;
 
   constructor(
     readonly connection: Connection,
@@ -307,7 +306,6 @@ export class ConnectionSink implements FrameSink {
     // Never expected (only a peer that can take a frame is offered one), but a frame that replaced
     // another would leave the peer's decoder a frame short: the next one repairs it.
     if (this.connection.dropped !== dropped) video.lostFrame();
-    this.lastVideoSize = { width: sent.info.width, height: sent.info.height };
     return head.length + sent.data.length;
   }
 
@@ -340,7 +338,7 @@ export class ConnectionSink implements FrameSink {
       queueMs: tenth(estimate?.queueMs),
     };
     if (this.video) {
-      const size = this.lastVideoSize;
+      const size = this.video.size;
       return { ...link, width: size?.width ?? 0, height: size?.height ?? 0, quality: 0, codec: this.video.codec, bitrateBps: this.video.bitrateBps };
     }
     // The chooser's point even while it skips frames (a link slower than the smallest point).

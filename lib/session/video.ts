@@ -65,6 +65,11 @@ export class VideoStreamOut {
   /** The last frame's target, for --stats. */
   bitrateBps = 0;
 
+  /** The encoded size, once a frame has been encoded. */
+  get size(): Size | null {
+    return this.encoder && { width: this.encoder.width, height: this.encoder.height };
+  }
+
   constructor(
     private readonly backend: VideoBackend,
     readonly codec: VideoCodecName,
