@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { MAX_TRACKED_FRAMES, MAX_UNACKED } from '../lib/base/limits';
+import { FIRST_ACK_WAIT_MS, MAX_TRACKED_FRAMES, MAX_UNACKED } from '../lib/base/limits';
 import { FrameWriter, type FrameTiming, type FrameWriterSocket } from '../lib/net/outbound';
 import { sleep } from './helpers';
 
@@ -49,13 +49,14 @@ class FakeSocket implements FrameWriterSocket {
 
 const frame = (seq: number) => ({ parts: [Buffer.from([0xaa]), Buffer.from([seq])], seq });
 
-function writer(stallTimeoutMs = 60_000) {
+function writer(stallTimeoutMs = 60_000, awaitFirstAck = false) {
   const socket = new FakeSocket();
   const events = { ready: 0, stalled: 0, acked: [] as FrameTiming[] };
   const w = new FrameWriter(
     socket,
     { ready: () => events.ready++, stalled: () => events.stalled++, acked: (t) => events.acked.push(t) },
     stallTimeoutMs,
+    awaitFirstAck,
   );
   return { socket, events, w };
 }
@@ -105,6 +106,40 @@ describe('outbound frame writer', () => {
     assert.equal(socket.seqs.at(-1), 9, 'the ack released the waiting frame');
     assert.equal(w.unacknowledged, 1);
     assert.deepEqual(events.acked.map((t) => t.seq), [1, 1 + MAX_UNACKED], 'timings only for frames acked by number');
+    w.close();
+  });
+
+  it('to a peer that will ACK, sends the first frame alone: the next waits for the first ACK', () => {
+    const { socket, w } = writer(60_000, true);
+    w.offer(frame(1));
+    socket.complete();
+    assert.equal(w.ready, false, 'the kernel took frame 1, but its ACK has not come');
+    w.offer(frame(2));
+    w.offer(frame(3));
+    assert.deepEqual(socket.seqs, [1], 'frames 2 and 3 wait; 3 replaced 2');
+    assert.equal(w.dropped, 1);
+    w.ack(1);
+    assert.deepEqual(socket.seqs, [1, 3], 'the ACK released the newest');
+    socket.complete();
+    w.offer(frame(4));
+    assert.deepEqual(socket.seqs, [1, 3, 4], 'then the usual window of MAX_UNACKED');
+    w.close();
+  });
+
+  it('a peer that never ACKs gets the next frame after FIRST_ACK_WAIT_MS, and is not called stalled for the wait', async () => {
+    const { socket, events, w } = writer(FIRST_ACK_WAIT_MS / 3, true);
+    w.offer(frame(1));
+    socket.complete();
+    w.offer(frame(2));
+    await sleep(FIRST_ACK_WAIT_MS / 2);
+    assert.deepEqual(socket.seqs, [1], 'still waiting for an ACK');
+    assert.equal(events.stalled, 0, 'waiting for the first ACK is not a stall');
+    await sleep(FIRST_ACK_WAIT_MS / 2 + 100);
+    assert.deepEqual(socket.seqs, [1, 2], 'after the wait, the frame went');
+    socket.complete();
+    w.offer(frame(3));
+    assert.deepEqual(socket.seqs, [1, 2, 3], 'and frames go as the kernel takes them, as for any peer that does not ACK');
+    assert.equal(events.stalled, 0);
     w.close();
   });
 

@@ -47,6 +47,12 @@ export const BUSY_GRACE_MS = 1000;
 // Flow control.
 /** Frames in flight to an acknowledging peer: one decoding while the next travels. */
 export const MAX_UNACKED = 2;
+/**
+ * A peer inside TLS (a cvchat, so it ACKs) gets its first frame alone, and the next when that is
+ * acknowledged or after this long: long enough for a 720p JPEG on a 2 Mbit/s link, short enough
+ * that a peer that never ACKs only sees a pause at its start.
+ */
+export const FIRST_ACK_WAIT_MS = 1500;
 /** Sent frames remembered for their timing while unacknowledged; a peer that stops acking stays bounded. */
 export const MAX_TRACKED_FRAMES = 64;
 /**

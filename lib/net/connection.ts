@@ -125,6 +125,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         )),
       },
       options.stallTimeoutMs,
+      // Inside TLS the peer is a cvchat, which ACKs: its first ACK comes before frames sent blind.
+      options.security === 'tls',
     );
     this.onData = this.onData.bind(this);
     this.onClose = this.onClose.bind(this);
@@ -176,6 +178,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Bytes waiting in this process to be written (newest-frame-wins keeps it near one frame). */
   get backlogBytes(): number {
     return this.socket.writableLength;
+  }
+
+  /** Forgets the frame waiting to be sent, if any (counted as dropped). */
+  dropWaiting(): void {
+    this.writer.dropWaiting();
   }
 
   /** Sends a frame now, or keeps it as the next to send (replacing an older one). */
@@ -255,11 +262,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       const control = parseControl(payload);
       const ack = control?.kind === 'ACK' ? parseAck(control.text) : null;
       if (ack !== null) {
-        this.writer.ack(ack.seq, ack.arrival);
+        // The codecs first: a sink that starts a video stream on them drops the JPEG frame waiting
+        // to go, before the ACK would release it.
         if (ack.codecs && ack.codecs.join() !== this.peerCodecs.join()) {
           this.peerCodecs = ack.codecs;
           this.emit('codecs', ack.codecs);
         }
+        this.writer.ack(ack.seq, ack.arrival);
         if (ack.keyframe) this.emit('keyframe', ack.seq);
       } else if (this.options.inbound === 'acks') {
         this.fail(new CvchatError('CVCHAT_BAD_VIEWER_DATA', 'a viewer sent something other than ACKs'));

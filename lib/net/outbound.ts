@@ -12,7 +12,12 @@
 //
 // Each frame's send, write and ack times are kept while it is in flight and reported when it is
 // acknowledged: what a rate estimate needs.
-import { DEFAULT_STALL_TIMEOUT_MS, MAX_TRACKED_FRAMES, MAX_UNACKED } from '../base/limits';
+//
+// A peer known to ACK (`awaitFirstAck`: every peer inside TLS is a cvchat) gets its first frame
+// alone: the next waits for the first ACK, for FIRST_ACK_WAIT_MS at most. That ACK says how fast
+// the path is and which codecs the peer takes; without the wait, frames sent blind behind the
+// first queue on a slow link (at 2 Mbit/s, 720p JPEGs of half a second each) before either is known.
+import { DEFAULT_STALL_TIMEOUT_MS, FIRST_ACK_WAIT_MS, MAX_TRACKED_FRAMES, MAX_UNACKED } from '../base/limits';
 import type { FrameArrival } from '../wire/control';
 
 export interface OutgoingFrame {
@@ -73,18 +78,27 @@ export class FrameWriter {
   private closed = false;
   /** Frames replaced by a newer one before they could be sent. */
   dropped = 0;
+  /** While the first frame waits for its ACK (see awaitFirstAck), ends that wait after FIRST_ACK_WAIT_MS. */
+  private firstAckTimer: NodeJS.Timeout | undefined;
+  private firstAckWaited = false;
 
   constructor(
     private readonly socket: FrameWriterSocket,
     private readonly events: FrameWriterEvents,
     private readonly stallTimeoutMs = DEFAULT_STALL_TIMEOUT_MS,
+    private readonly awaitFirstAck = false,
   ) {
     this.checkStall = this.checkStall.bind(this);
   }
 
   /** True when a frame offered now would be written at once. */
   get ready(): boolean {
-    return !this.writing && !(this.acking && this.inFlight.length >= MAX_UNACKED) && !this.socket.destroyed && !this.closed;
+    return !this.writing && !(this.acking && this.inFlight.length >= MAX_UNACKED) && !this.awaitingFirstAck && !this.socket.destroyed && !this.closed;
+  }
+
+  /** The first frame is out, and the peer that will ACK has not yet (for FIRST_ACK_WAIT_MS at most). */
+  private get awaitingFirstAck(): boolean {
+    return this.awaitFirstAck && !this.acking && !this.firstAckWaited && this.inFlight.length > 0;
   }
 
   /**
@@ -114,6 +128,7 @@ export class FrameWriter {
   /** The peer has decoded frame `seq`, and so is done with every older one. */
   ack(seq: number, arrival?: FrameArrival): void {
     this.acking = true;
+    clearTimeout(this.firstAckTimer);
     const now = performance.now();
     this.lastProgress = now;
     let covered = 0;
@@ -129,12 +144,19 @@ export class FrameWriter {
     this.sendWaiting();
   }
 
+  /** Forgets the frame waiting to be sent, if any (counted as dropped): it is no longer wanted. */
+  dropWaiting(): void {
+    if (this.waiting) this.dropped++;
+    this.waiting = null;
+  }
+
   /** Stops the stall watch and forgets what was waiting; the socket is the caller's to close. */
   close(): void {
     this.closed = true;
     this.waiting = null;
     clearTimeout(this.stallTimer);
     this.stallTimer = undefined;
+    clearTimeout(this.firstAckTimer);
   }
 
   private sendWaiting(): void {
@@ -154,6 +176,14 @@ export class FrameWriter {
     for (const part of frame.parts) bytes += part.length;
     const timing: FrameTiming = { seq: frame.seq, bytes, sentAt: now, writtenAt: undefined, ackedAt: undefined };
     this.inFlight.push(timing);
+    if (this.awaitFirstAck && !this.acking && !this.firstAckTimer) {
+      this.firstAckTimer = setTimeout(() => {
+        this.firstAckWaited = true;
+        this.lastProgress = performance.now(); // the wait was ours, not the peer's
+        this.sendWaiting();
+      }, FIRST_ACK_WAIT_MS);
+      this.firstAckTimer.unref();
+    }
     if (this.inFlight.length > MAX_TRACKED_FRAMES) this.inFlight.shift(); // a peer that stopped acking: bounded
     this.events.sent?.(timing);
     // One writev per frame: the parts as they are, no concatenation.
@@ -181,7 +211,9 @@ export class FrameWriter {
 
   private checkStall(): void {
     this.stallTimer = undefined;
-    if (this.closed || this.ready) return;
+    // Waiting for the first ACK once the kernel has the first frame is this side's choice, not the
+    // peer's slowness: the watch starts again when the wait ends and the next frame goes.
+    if (this.closed || this.ready || (this.awaitingFirstAck && !this.writing)) return;
     if (performance.now() - this.lastProgress >= this.stallTimeoutMs) {
       this.waiting = null;
       this.events.stalled();

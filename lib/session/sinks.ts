@@ -270,6 +270,8 @@ export class ConnectionSink implements FrameSink {
     if (codec !== (this.video?.codec ?? null)) {
       this.video?.close();
       this.video = codec && new VideoStreamOut(video.backend, codec);
+      // A frame of the old kind still waiting to go would only delay the new stream's keyframe.
+      this.connection.dropWaiting();
     }
     const remote = this.connection.remote;
     if (codec) notice(`sending ${remote} ${codec} video (it decodes ${codecs.join(', ')})`);
