@@ -110,6 +110,31 @@ for (const security of [{ mode: 'plain' } as Security, tlsMode]) {
   });
 }
 
+describe('connection: the first frame inside TLS', () => {
+  it('goes alone until its ACK; a frame dropped when the ACK names codecs never goes, and the next does', async () => {
+    const [a, b] = await connectedPair(tlsMode, servers);
+    const toViewer = new Connection(a, { security: 'tls', side: 'accepted', inbound: 'acks' });
+    const viewerSide = new Connection(b, { security: 'tls', side: 'dialled', inbound: 'frames' });
+    const received: number[] = [];
+    viewerSide.on('frame', (payload) => received.push(payload[0]));
+    // What a sink that starts a video stream does: the JPEG frame waiting to go is no longer wanted.
+    toViewer.on('codecs', () => toViewer.dropWaiting());
+    toViewer.send(frameOf(1, Buffer.from([1])));
+    await waitFor('frame 1', () => (received.length === 1 ? true : undefined), 5000);
+    toViewer.send(frameOf(2, Buffer.from([2])));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(received, [1], 'frame 2 waits for the first ACK');
+    viewerSide.ack(1, undefined, { codecs: ['h264'] });
+    await waitFor('the ACK', () => (toViewer.ready ? true : undefined), 5000);
+    assert.equal(toViewer.dropped, 1, 'frame 2 was dropped, not sent');
+    toViewer.send(frameOf(3, Buffer.from([3])));
+    await waitFor('frame 3', () => (received.length === 2 ? true : undefined), 5000);
+    assert.deepEqual(received, [1, 3]);
+    toViewer.destroy();
+    viewerSide.destroy();
+  });
+});
+
 describe('connection: the first bytes', () => {
   it('on the plain wire, answers a TLS handshake with PLAIN and closes', async () => {
     const [a, b] = await connectedPair({ mode: 'plain' }, servers);

@@ -7,7 +7,8 @@ import { describe, it } from 'node:test';
 import { BACKOFF_FIRST_MS, BACKOFF_MAX_MS, FRAMELESS_SESSIONS_BEFORE_BACKOFF, RETRY_AFTER_SESSION_MS } from '../lib/base/limits';
 import type { VideoFrame } from '../lib/media/backend';
 import { getBackend } from '../lib/media/backends';
-import { framePixels } from '../lib/media/video';
+import { framePixels, openMemoryCapture } from '../lib/media/video';
+import { CapturePipeline } from '../lib/session/pipeline';
 import { RedialPolicy } from '../lib/net/redial';
 import { fullPoint } from '../lib/session/adapt';
 import { FanOut, type EncodedFrame, type FrameSink } from '../lib/session/sinks';
@@ -35,6 +36,36 @@ describe('fan-out of frames to sinks', () => {
     handles[0].release();
     assert.equal(framePixels(handles[1])[0], 99, 'releasing one handle leaves the pixels to the other');
     handles[1].release();
+  });
+
+  it('encodes a frame only for the peers that take it: once per JPEG point, by the sink for its own stream, not at all when every peer skips it', async () => {
+    const backend = getBackend('native');
+    let jpegEncodes = 0;
+    const counting = { ...backend, encodeJpeg: (...args: Parameters<typeof backend.encodeJpeg>) => { jpegEncodes++; return backend.encodeJpeg(...args); } };
+    const fanOut = new FanOut(counting);
+    const offered: string[] = [];
+    let frames = 0;
+    // A JPEG peer that takes every other frame, and a peer that encodes its own stream and takes every third.
+    fanOut.add({ wantsFrame: true, pointFor: (_offer, full) => (frames % 2 === 0 ? full : null), deliver: (f) => offered.push(`jpeg ${f.seq}`) });
+    fanOut.add({
+      wantsFrame: true,
+      encodesOwn: () => frames % 3 === 0,
+      encodeOwn: async (_frame, made) => {
+        offered.push(`own ${made.seq}`);
+        return 1;
+      },
+    });
+    fanOut.add({ wantsFrame: false, deliverPixels: (frame) => { frames++; frame.release(); } });
+    const capture = await openMemoryCapture([backend.fromPixels(Buffer.alloc(16 * 16 * 3, 50), 16, 16, 3)]);
+    const pipeline = new CapturePipeline(counting, capture, { fps: 200, quality: 80, maxFrames: 12 }, fanOut);
+    assert.equal(await pipeline.run(), 'limit');
+    await capture.release();
+    // Frame n is planned while `frames` is n (the pixel sink counts it after its encodes).
+    const expected = [...Array(12).keys()].flatMap((n) => [...(n % 2 === 0 ? [`jpeg ${n}`] : []), ...(n % 3 === 0 ? [`own ${n}`] : [])]);
+    // Within a frame the two encodes run at once, so either may finish first.
+    assert.deepEqual([...offered].sort(), [...expected].sort());
+    assert.equal(jpegEncodes, 6, 'one JPEG encode per frame a JPEG peer takes, none for a frame every peer skips');
+    assert.equal(frames, 12, 'the window still sees every frame');
   });
 
   it('releases the pixels when no sink takes them', () => {

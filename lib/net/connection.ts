@@ -93,8 +93,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private endError: CvchatError | undefined;
   private stateValue: ConnectionState = 'open';
   bytesReceived = 0;
-  /** The video codecs the peer said it decodes (none until it says). */
-  peerCodecs: readonly string[] = [];
+  /** The video codecs the peer said it decodes (none until it says): the 'codecs' event fires on a change. */
+  private peerCodecs: readonly string[] = [];
 
   constructor(
     private readonly socket: net.Socket,

@@ -7,7 +7,7 @@ import { wallClock } from '../base/clock';
 import { CvchatError } from '../base/errors';
 import { MAX_DECODES, MAX_QUEUED_VIDEO_FRAMES } from '../base/limits';
 import { notice } from '../base/log';
-import type { VideoBackend, VideoFrame } from '../media/backend';
+import type { Size, VideoBackend, VideoFrame } from '../media/backend';
 import type { Connection, FrameReceipt } from '../net/connection';
 import type { AckNotes } from '../wire/control';
 import { readFrameMeta, type FrameMeta, type Wire } from '../wire/meta';
@@ -81,6 +81,8 @@ export class FrameDecoder {
   /** The order of the newest payload delivered: an older one that starts later is stale. */
   private deliveredOrder = 0;
   private finished = new Map<number, Decoded>();
+  /** What the ACK of a JPEG frame says: the codecs this side takes, if any. */
+  private readonly jpegAckNotes: AckNotes;
   private closed = false;
   private pumpScheduled = false;
 
@@ -89,7 +91,9 @@ export class FrameDecoder {
     private readonly options: FrameDecoderOptions,
     private readonly stats: StreamStats,
     private readonly events: FrameDecoderEvents,
-  ) {}
+  ) {
+    this.jpegAckNotes = options.codecs?.length ? { codecs: options.codecs } : {};
+  }
 
   /**
    * A frame payload as it arrived; replaces one still waiting for a decoder (counted as dropped).
@@ -168,7 +172,7 @@ export class FrameDecoder {
             frame.release();
             return;
           }
-          this.finished.set(order, { ...arrived, frame, meta, notes: this.options.codecs?.length ? { codecs: this.options.codecs } : {} });
+          this.finished.set(order, { ...arrived, frame, meta, notes: this.jpegAckNotes });
           this.deliverInOrder();
           this.pump();
         },
@@ -189,9 +193,7 @@ export class FrameDecoder {
     this.startedDecoding(arrived.order);
     this.videoIn ??= new VideoStreamIn(this.backend);
     const videoIn = this.videoIn;
-    const showAt = info.width !== info.fullWidth || info.height !== info.fullHeight ? { width: info.fullWidth, height: info.fullHeight } : undefined;
-    const fits = showAt && showAt.width * showAt.height <= this.options.maxPixels ? showAt : undefined;
-    videoIn.decode(arrived.video, this.options.maxPixels, fits).then(
+    videoIn.decode(arrived.video, this.options.maxPixels, this.shownAt(info.fullWidth, info.fullHeight)).then(
       (shown) => {
         this.videoDecoding = false;
         if (this.closed) {
@@ -239,15 +241,21 @@ export class FrameDecoder {
 
   private async decode(payload: Buffer, meta: FrameMeta | null): Promise<VideoFrame> {
     if (this.options.wire !== 'pickle') {
-      // A frame sent smaller to fit a slow link is shown at the stream's full size, scaled on the
-      // decoding thread, so the window keeps its size whatever the link does.
       const point = meta?.point;
-      const full = point && point.fullWidth * point.fullHeight <= this.options.maxPixels ? { width: point.fullWidth, height: point.fullHeight } : undefined;
-      return this.backend.decode(payload, this.options.maxPixels, full);
+      return this.backend.decode(payload, this.options.maxPixels, point && this.shownAt(point.fullWidth, point.fullHeight));
     }
     // A pickle is parsed, never run, and its pixels copied into a frame (a memcpy, so on this thread).
     const image = unpickleImage(payload, { maxPixels: this.options.maxPixels });
     return this.backend.fromPixels(image.pixels, image.width, image.height, image.channels);
+  }
+
+  /**
+   * A frame sent smaller (an adapted JPEG point, a smaller video encoder) is shown at the stream's
+   * full size, scaled on the decoding thread, so the window keeps its size whatever the link does;
+   * unless that size is beyond the limit.
+   */
+  private shownAt(fullWidth: number, fullHeight: number): Size | undefined {
+    return fullWidth * fullHeight <= this.options.maxPixels ? { width: fullWidth, height: fullHeight } : undefined;
   }
 }
 

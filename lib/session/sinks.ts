@@ -303,11 +303,8 @@ export class ConnectionSink implements FrameSink {
     if (this.video !== video || this.connection.state !== 'open') return 0;
     const meta = this.options.meta ? this.options.meta(made) : { seq: made.seq, captureTime: made.captureTime, echoTime: 0, echoHoldMs: 0 };
     const head = videoFrameHead(sent.data.length, sent.info, meta);
-    const dropped = this.connection.dropped;
+    // Only a peer that could take a frame was offered one (encodesOwn), so this replaces none.
     this.connection.send({ parts: [head, sent.data], seq: made.seq });
-    // Never expected (only a peer that can take a frame is offered one), but a frame that replaced
-    // another would leave the peer's decoder a frame short: the next one repairs it.
-    if (this.connection.dropped !== dropped) video.lostFrame();
     return head.length + sent.data.length;
   }
 
