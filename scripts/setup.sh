@@ -26,15 +26,17 @@ done
 # videoconvert, v4l2src, souphttpsrc, rtspsrc...).
 # libavcodec-dev and libavutil-dev: H.264 (libx264 through libavcodec, and its decoder); libvpx-dev:
 # VP8, used directly because FFmpeg's wrapper cannot change the bitrate mid-stream (native/video_codec.h).
-packages=(libopencv-dev libjpeg-dev libavcodec-dev libavutil-dev libvpx-dev pkg-config g++ make python3 gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
+# openssl: the self-signed certificate of the web page (--web), made once and kept.
+packages=(libopencv-dev libjpeg-dev libavcodec-dev libavutil-dev libvpx-dev pkg-config g++ make python3 gstreamer1.0-plugins-base gstreamer1.0-plugins-good openssl)
 case "$purpose" in
   run) ;;
   # An X server, key presses and screenshots for the window tests, Python cv2 peers, cmake for the
-  # cmake-js build, ip for the chat between two network namespaces.
-  test) packages+=(cmake xvfb xdotool imagemagick python3-opencv python3-numpy iproute2) ;;
+  # cmake-js build, ip for the chat between two network namespaces, Chromium for the web page's
+  # tests (driven by playwright-core; never a downloaded browser).
+  test) packages+=(cmake xvfb xdotool imagemagick python3-opencv python3-numpy iproute2 chromium) ;;
   # Sample photographs (scikit-image) made into scenes by Python cv2, a window under Xvfb, and ip
-  # and tc for the slow links.
-  bench) packages+=(xvfb python3-opencv python3-numpy python3-skimage iproute2) ;;
+  # and tc for the slow links, Chromium for the browser viewer's row.
+  bench) packages+=(xvfb python3-opencv python3-numpy python3-skimage iproute2 chromium) ;;
   *) say "--for takes run, test or bench, not '$purpose'"; exit 2 ;;
 esac
 # One dpkg-query for all of them: this runs before every npm start, and each call costs ~10 ms.

@@ -82,7 +82,7 @@ describe('scripts/setup.sh installs what each npm command needs', () => {
     const calls = box.calls();
     assert.deepEqual(calls.filter((c) => !c.startsWith('apt-get ')), [], 'only the apt step acts');
     const packages = installedPackages(calls);
-    for (const p of ['libopencv-dev', 'libjpeg-dev', 'libavcodec-dev', 'libavutil-dev', 'libvpx-dev', 'pkg-config', 'g++', 'make']) assert.ok(packages.includes(p), `${p} in ${packages}`);
+    for (const p of ['libopencv-dev', 'libjpeg-dev', 'libavcodec-dev', 'libavutil-dev', 'libvpx-dev', 'pkg-config', 'g++', 'make', 'openssl']) assert.ok(packages.includes(p), `${p} in ${packages}`);
     for (const p of ['xvfb', 'xdotool', 'imagemagick', 'python3-opencv', 'python3-skimage', 'cmake']) {
       assert.ok(!packages.includes(p), `${p} not in ${packages}`);
     }
@@ -92,7 +92,7 @@ describe('scripts/setup.sh installs what each npm command needs', () => {
     const box = sandbox(t, { installed: 'none' });
     await runSetup(box, setupCommand('test'));
     const packages = installedPackages(box.calls());
-    for (const p of ['libopencv-dev', 'xvfb', 'xdotool', 'imagemagick', 'python3-opencv', 'cmake']) assert.ok(packages.includes(p), `${p} in ${packages}`);
+    for (const p of ['libopencv-dev', 'xvfb', 'xdotool', 'imagemagick', 'python3-opencv', 'cmake', 'chromium']) assert.ok(packages.includes(p), `${p} in ${packages}`);
     assert.ok(!packages.includes('python3-skimage'), `python3-skimage not in ${packages}`);
   });
 
@@ -100,7 +100,7 @@ describe('scripts/setup.sh installs what each npm command needs', () => {
     const box = sandbox(t, { installed: 'none' });
     await runSetup(box, setupCommand('bench'));
     const packages = installedPackages(box.calls());
-    for (const p of ['libopencv-dev', 'python3-skimage', 'python3-opencv', 'xvfb']) assert.ok(packages.includes(p), `${p} in ${packages}`);
+    for (const p of ['libopencv-dev', 'python3-skimage', 'python3-opencv', 'xvfb', 'chromium']) assert.ok(packages.includes(p), `${p} in ${packages}`);
     for (const p of ['xdotool', 'imagemagick']) assert.ok(!packages.includes(p), `${p} not in ${packages}`);
   });
 
