@@ -36,7 +36,8 @@ export class WireError extends Error {
 }
 
 /**
- * @typedef {{ bytes: Uint8Array, firstByteAt: number, lastByteAt: number }} Payload
+ * @typedef {Uint8Array<ArrayBuffer>} Bytes bytes of a WebSocket message, or views of them
+ * @typedef {{ bytes: Bytes, firstByteAt: number, lastByteAt: number }} Payload
  *   firstByteAt/lastByteAt: performance.now() when the messages holding its first byte (of the
  *   length header) and its last byte arrived, for the sender's rate estimate.
  */
@@ -47,7 +48,7 @@ export class WireError extends Error {
  * chunks is copied, once, into an array of exactly its size.
  */
 export class StreamReader {
-  /** @type {{ bytes: Uint8Array, at: number }[]} */
+  /** @type {{ bytes: Bytes, at: number }[]} */
   #chunks = [];
   #buffered = 0;
   /** The payload's length once its header is read; -1 while waiting for the header. */
@@ -61,7 +62,7 @@ export class StreamReader {
   /**
    * Adds one message's bytes, arrived at `at`; returns the payloads they completed, oldest first.
    * Throws WireError on a length of 0 or above the limit.
-   * @param {Uint8Array} bytes @param {number} at @returns {Payload[]}
+   * @param {Bytes} bytes @param {number} at @returns {Payload[]}
    */
   push(bytes, at) {
     /** @type {Payload[]} */
@@ -90,7 +91,7 @@ export class StreamReader {
     return payloads;
   }
 
-  /** @param {number} n @returns {Uint8Array} */
+  /** @param {number} n @returns {Bytes} */
   #take(n) {
     this.#buffered -= n;
     const first = this.#chunks[0];
@@ -138,12 +139,12 @@ const viewOf = (bytes) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byt
  *   fullWidth: number, fullHeight: number, estimateBps: number, bitrateBps: number }} VideoInfo
  *   estimateBps is -1 when the sender has no estimate.
  * @typedef {{ kind: 'control', type: string, text: string }
- *   | { kind: 'jpeg', bytes: Uint8Array, meta: FrameMeta | null, point: PointMeta | null }
- *   | { kind: 'video', meta: FrameMeta, info: VideoInfo, bitstream: Uint8Array }
+ *   | { kind: 'jpeg', bytes: Bytes, meta: FrameMeta | null, point: PointMeta | null }
+ *   | { kind: 'video', meta: FrameMeta, info: VideoInfo, bitstream: Bytes }
  *   | { kind: 'bad', reason: string }} Parsed
  */
 
-/** What a payload is. Never throws: what cvchat did not write is 'bad'. @param {Uint8Array} bytes @returns {Parsed} */
+/** What a payload is. Never throws: what cvchat did not write is 'bad'. @param {Bytes} bytes @returns {Parsed} */
 export function parsePayload(bytes) {
   if (startsWith(bytes, CONTROL_TAG)) {
     if (bytes.length > MAX_CONTROL_BYTES) return { kind: 'bad', reason: 'a control message too long' };
@@ -196,7 +197,7 @@ function readPointMeta(jpeg) {
 
 const sideOk = (/** @type {number} */ side) => side > 0 && side <= MAX_DIMENSION;
 
-/** A video frame's header and bitstream, or null when cvchat did not write that header. @param {Uint8Array} payload */
+/** A video frame's header and bitstream, or null when cvchat did not write that header. @param {Bytes} payload */
 export function readVideoPayload(payload) {
   if (payload.length <= VIDEO_HEADER_BYTES || payload[VIDEO_TAG.length] !== 1) return null;
   const codec = VIDEO_CODECS[/** @type {1 | 2} */ (payload[VIDEO_TAG.length + 1])];

@@ -1,0 +1,150 @@
+// @ts-check
+// In a chat the browser sends its own camera: each camera frame drawn to a canvas, made a JPEG,
+// stamped with cvchat's metadata and sent as one message. At most two of our frames are in flight
+// unacknowledged; while the window is full (or a JPEG is being made) camera frames are skipped,
+// never queued, so a slow link gets the newest picture rather than a growing lag.
+import { stampedJpeg } from './wire.js';
+
+const MAX_UNACKED = 2;
+const JPEG_QUALITY = 0.8;
+/** Without requestVideoFrameCallback the camera is sampled on a timer at about this rate. */
+const TIMER_FPS = 20;
+/** Without a camera a placeholder goes once a second: the partner sees why, and the link stays alive. */
+const PLACEHOLDER_INTERVAL_MS = 1000;
+
+/**
+ * @typedef {{ send(message: Uint8Array<ArrayBuffer>): void, echo(): { time: number, holdMs: number } }} Outlet
+ *   echo(): the capture time of the partner's newest frame we showed (0 if none) and how long ago we showed it.
+ */
+
+export class CameraSender {
+  /** 'off', 'on', or why there is no camera. @type {string} */
+  status = 'off';
+  sent = 0;
+  /** Frames skipped because the window was full or a JPEG was being made. */
+  skipped = 0;
+  width = 0;
+  height = 0;
+  #seq = 0;
+  #acked = 0;
+  #encoding = false;
+  #stopped = false;
+  /** @type {MediaStream | null} */
+  #stream = null;
+  /** @type {ReturnType<typeof setInterval> | null} */
+  #timer = null;
+  #canvas = document.createElement('canvas');
+  #context = /** @type {CanvasRenderingContext2D} */ (this.#canvas.getContext('2d', { alpha: false }));
+
+  /** @param {HTMLVideoElement} inset where we see ourselves @param {Outlet} outlet */
+  constructor(inset, outlet) {
+    this.inset = inset;
+    this.outlet = outlet;
+  }
+
+  /** Our frames the partner acknowledged (an ACK of seq S covers every older frame). */
+  get acked() {
+    return this.#acked;
+  }
+
+  async start() {
+    if (!navigator.mediaDevices?.getUserMedia) return this.#placeholder('this browser gives no camera here (it needs https)');
+    try {
+      this.#stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+    } catch (error) {
+      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      return this.#placeholder(reason);
+    }
+    if (this.#stopped) return this.#stopStream();
+    const video = this.inset;
+    video.muted = true;
+    video.playsInline = true;
+    video.srcObject = this.#stream;
+    for (const track of this.#stream.getVideoTracks()) track.addEventListener('ended', () => this.#placeholder('the camera stopped'));
+    try {
+      await video.play();
+    } catch (error) {
+      return this.#placeholder(`the camera does not play: ${error instanceof Error ? error.message : error}`);
+    }
+    this.status = 'on';
+    video.hidden = false;
+    const onFrame = () => {
+      if (this.#stopped || this.status !== 'on') return;
+      void this.#send(video, video.videoWidth, video.videoHeight);
+      video.requestVideoFrameCallback(onFrame);
+    };
+    if (typeof video.requestVideoFrameCallback === 'function') video.requestVideoFrameCallback(onFrame);
+    else this.#timer = setInterval(() => void this.#send(video, video.videoWidth, video.videoHeight), 1000 / TIMER_FPS);
+  }
+
+  /** The partner's ACK of our frame `seq`. @param {number} seq */
+  acknowledged(seq) {
+    if (seq > this.#acked && seq <= this.#seq) this.#acked = seq;
+  }
+
+  stop() {
+    this.#stopped = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#stopStream();
+  }
+
+  #stopStream() {
+    for (const track of this.#stream?.getTracks() ?? []) track.stop();
+    this.#stream = null;
+    this.inset.srcObject = null;
+    this.inset.hidden = true;
+  }
+
+  /** No camera: say why, and send a picture saying so once a second. @param {string} reason */
+  #placeholder(reason) {
+    // Once: a camera that fails in several ways at once (its track ends as play() fails) says so once.
+    if (this.#stopped || (this.status !== 'off' && this.status !== 'on')) return;
+    this.status = reason;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#stopStream();
+    const canvas = document.createElement('canvas');
+    canvas.width = 320;
+    canvas.height = 240;
+    const context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
+    context.fillStyle = '#222';
+    context.fillRect(0, 0, canvas.width, canvas.height);
+    context.fillStyle = '#ddd';
+    context.font = '28px sans-serif';
+    context.textAlign = 'center';
+    context.fillText('no camera', canvas.width / 2, canvas.height / 2);
+    const send = () => void this.#send(canvas, canvas.width, canvas.height);
+    send();
+    this.#timer = setInterval(send, PLACEHOLDER_INTERVAL_MS);
+  }
+
+  /** One frame out, unless the window is full or the previous one is still being made. @param {CanvasImageSource} source @param {number} width @param {number} height */
+  async #send(source, width, height) {
+    if (this.#stopped || width === 0 || height === 0) return;
+    if (this.#encoding || this.#seq - this.#acked >= MAX_UNACKED) {
+      this.skipped++;
+      return;
+    }
+    this.#encoding = true;
+    try {
+      if (this.#canvas.width !== width || this.#canvas.height !== height) {
+        this.#canvas.width = width;
+        this.#canvas.height = height;
+      }
+      this.#context.drawImage(source, 0, 0, width, height);
+      const captureTime = performance.timeOrigin + performance.now();
+      const blob = await new Promise((resolve) => this.#canvas.toBlob(resolve, 'image/jpeg', JPEG_QUALITY));
+      if (!blob || this.#stopped) return;
+      const jpeg = new Uint8Array(await blob.arrayBuffer());
+      const echo = this.outlet.echo();
+      const message = stampedJpeg(jpeg, { seq: this.#seq + 1, captureTime, echoTime: echo.time, echoHoldMs: echo.holdMs });
+      if (!message || this.#stopped) return;
+      this.#seq++;
+      this.outlet.send(message);
+      this.sent++;
+      this.width = width;
+      this.height = height;
+    } finally {
+      this.#encoding = false;
+    }
+  }
+}
