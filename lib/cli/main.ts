@@ -14,7 +14,7 @@ import { Chat } from '../session/chat/chat';
 import { Receiver } from '../session/receiver';
 import { Sender } from '../session/sender';
 import { StatsPrinter, type StreamStats } from '../session/stats';
-import { applyWire, backendOption, codecOption, integer, keyOption, limitOptions, OPTIONS, securityOptions, sourceOptions, type Values } from './args';
+import { applyWire, backendOption, codecOption, integer, keyOption, limitOptions, OPTIONS, securityOptions, sourceOptions, webOption, type Values } from './args';
 import { COMMAND_HELP, MAIN_HELP, type Command } from './help';
 import { ask, canPrompt } from './prompt';
 
@@ -94,6 +94,7 @@ async function runSender(values: Values): Promise<number> {
     port,
     maxViewers: integer(values, 'max-viewers'),
     frames: integer(values, 'frames'),
+    web: webOption(values),
     backend,
     display,
   });
