@@ -8,6 +8,7 @@ import { CvchatError, invalidOption } from '../base/errors';
 import { notice } from '../base/log';
 import type { BackendName } from '../media/backend';
 import { checkBackendName } from '../media/backends';
+import type { WebPageOptions } from '../session/web';
 import type { Wire } from '../wire/meta';
 import type { Command } from './help';
 
@@ -38,12 +39,30 @@ const LIMITS: ParseArgsConfig['options'] = {
   'max-pixels': { type: 'string' },
 };
 
+const WEB: ParseArgsConfig['options'] = {
+  web: { type: 'string' },
+  'web-cert': { type: 'string' },
+  'web-key': { type: 'string' },
+};
+
 export const OPTIONS: Record<Command, ParseArgsConfig['options']> = {
-  sender: { ...COMMON, ...SOURCE, host: { type: 'string' }, port: { type: 'string' }, 'max-viewers': { type: 'string' } },
+  sender: { ...COMMON, ...SOURCE, ...WEB, host: { type: 'string' }, port: { type: 'string' }, 'max-viewers': { type: 'string' } },
   receiver: { ...COMMON, ...LIMITS, connect: { type: 'string' } },
   demo: { ...COMMON, ...SOURCE },
-  chat: { ...COMMON, ...SOURCE, ...LIMITS, listen: { type: 'string' }, peer: { type: 'string' }, stay: { type: 'boolean' } },
+  chat: { ...COMMON, ...SOURCE, ...LIMITS, ...WEB, listen: { type: 'string' }, peer: { type: 'string' }, stay: { type: 'boolean' } },
 };
+
+/** --web PORT with its certificate options, or undefined; the certificate options need --web. */
+export function webOption(values: Values): WebPageOptions | undefined {
+  const port = integer(values, 'web');
+  const certFile = values['web-cert'] as string | undefined;
+  const keyFile = values['web-key'] as string | undefined;
+  if (port === undefined) {
+    if (certFile !== undefined || keyFile !== undefined) throw new CvchatError('CVCHAT_INVALID_OPTION', '--web-cert and --web-key are for the web page: add --web PORT');
+    return undefined;
+  }
+  return { port, certFile, keyFile };
+}
 
 export function integer(values: Values, name: string): number | undefined {
   const text = values[name];

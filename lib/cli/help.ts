@@ -37,6 +37,13 @@ const SOURCE = `  --source SRC           camera index, video file, URL, GStreame
   --loop                 start a video file again at its end
   --label TEXT           test source: text on the picture; its bar colour follows from it`;
 
+const WEB = (what: string) => `  --web PORT             also serve a web page on PORT: ${what}.
+                         It prints the address to open, with the key after # (browsers never
+                         send that part). https with a self-signed certificate made once and kept
+                         (its SHA-256 fingerprint is printed: check it when the browser warns);
+                         plain http with --insecure
+  --web-cert FILE        the page's certificate (PEM) instead of the self-signed one; with --web-key FILE`;
+
 const LIMITS = `  --max-frame-bytes N    refuse frames declared larger than this (default ${DEFAULT_MAX_FRAME_BYTES})
   --max-pixels N         refuse images declaring more pixels than this (default 7680x4320)`;
 
@@ -61,7 +68,8 @@ Window: "TRANSMITTING VIDEO" (q or Esc to stop).
 
   --host IP              address to listen on (default 0.0.0.0: all)
   --port N               port to listen on (default ${DEFAULT_PORT})
-  --max-viewers N        receivers at once (default ${DEFAULT_MAX_VIEWERS})
+  --max-viewers N        receivers at once, browsers included (default ${DEFAULT_MAX_VIEWERS})
+${WEB('browsers watch there, as viewers')}
 ${SOURCE}
 ${COMMON}`,
   receiver: `Usage: npm start receiver [-- options]
@@ -79,8 +87,9 @@ connection is kept. Window: "VIDEO CHAT", the partner large and one's own camera
 q leaves the call on both sides (the partner sees "partner left"); a lost network reconnects.
 
   --listen [HOST:]PORT   where to accept the partner's call (default 0.0.0.0:${DEFAULT_PORT})
-  --peer HOST:PORT       the partner's --listen address (asked for on a terminal)
+  --peer HOST:PORT       the partner's --listen address (asked for on a terminal; not needed with --web)
   --stay                 when the partner leaves, wait for a new call instead of exiting
+${WEB('a browser joins the call there with its camera')}
 ${SOURCE}
 ${LIMITS}
 ${COMMON}`,

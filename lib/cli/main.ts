@@ -14,7 +14,7 @@ import { Chat } from '../session/chat/chat';
 import { Receiver } from '../session/receiver';
 import { Sender } from '../session/sender';
 import { StatsPrinter, type StreamStats } from '../session/stats';
-import { applyWire, backendOption, codecOption, integer, keyOption, limitOptions, OPTIONS, securityOptions, sourceOptions, type Values } from './args';
+import { applyWire, backendOption, codecOption, integer, keyOption, limitOptions, OPTIONS, securityOptions, sourceOptions, webOption, type Values } from './args';
 import { COMMAND_HELP, MAIN_HELP, type Command } from './help';
 import { ask, canPrompt } from './prompt';
 
@@ -94,6 +94,7 @@ async function runSender(values: Values): Promise<number> {
     port,
     maxViewers: integer(values, 'max-viewers'),
     frames: integer(values, 'frames'),
+    web: webOption(values),
     backend,
     display,
   });
@@ -136,15 +137,17 @@ async function runReceiver(values: Values): Promise<number> {
 async function runChat(values: Values): Promise<number> {
   let listen = values.listen === undefined ? undefined : parseAddress('--listen', values.listen, '0.0.0.0');
   let peer = values.peer === undefined ? undefined : parseAddress('--peer', values.peer);
-  if ((!listen || !peer) && canPrompt()) {
+  const web = webOption(values);
+  // With --web a browser may be the partner: no --peer to ask for.
+  if ((!listen || (!peer && !web)) && canPrompt()) {
     const questions = [];
     if (!listen) questions.push({ text: 'Enter your IP', fallback: '0.0.0.0' }, { text: 'Enter your port', fallback: '9999' });
-    if (!peer) questions.push({ text: "Enter your partner's IP", fallback: '127.0.0.1' }, { text: "Enter your partner's port", fallback: '9999' });
+    if (!peer && !web) questions.push({ text: "Enter your partner's IP", fallback: '127.0.0.1' }, { text: "Enter your partner's port", fallback: '9999' });
     const answers = await ask(questions);
     if (!listen) listen = parseAddress('address', `${answers.shift()}:${answers.shift()}`);
-    if (!peer) peer = parseAddress("partner's address", `${answers.shift()}:${answers.shift()}`);
+    if (!peer && !web) peer = parseAddress("partner's address", `${answers.shift()}:${answers.shift()}`);
   }
-  if (!peer) throw invalidOption('--peer', "HOST:PORT (your partner's --listen address)", undefined);
+  if (!peer && !web) throw invalidOption('--peer', "HOST:PORT (your partner's --listen address), or --web PORT for a browser", undefined);
   let key = keyOption(values);
   if (key === undefined && !values.insecure && canPrompt()) {
     [key] = await ask([{ text: 'Enter the key your partner printed (empty: make one)', fallback: '' }]);
@@ -158,13 +161,15 @@ async function runChat(values: Values): Promise<number> {
     ...limitOptions(values),
     listen,
     peer,
+    web,
     frames: integer(values, 'frames'),
     stay: values.stay === true,
     backend,
     display,
   });
   const c = chat;
-  if (c.keyGenerated && c.security.mode === 'tls') {
+  // A browser's partner gets the key in the page's address instead (printed at start).
+  if (c.keyGenerated && c.security.mode === 'tls' && peer) {
     announceKey(c.security.key, `npm start chat -- --listen ${peer.port} --peer THIS_MACHINE:${c.listen.port}`);
   }
   warnInsecure(values);

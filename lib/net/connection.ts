@@ -5,7 +5,7 @@
 // writes frames newest-first with ACK flow control (outbound.ts), and reports each frame's send
 // and ACK times. Sender, receiver and chat hold Connections; none of them touches a socket.
 import { EventEmitter } from 'node:events';
-import type net from 'node:net';
+import net from 'node:net';
 
 import { formatAddress } from '../base/address';
 import { wallClock } from '../base/clock';
@@ -23,16 +23,21 @@ import { FrameReader } from '../wire/framing';
 import { FrameWriter, type FrameTiming, type OutgoingFrame } from './outbound';
 import { RateEstimator, type RateEstimate } from './rate';
 import { limitUnsentBytes } from './socket-options';
+import type { WebSocketStream } from './web-stream';
 
 export type { FrameTiming, OutgoingFrame, RateEstimate };
 
 /** When a received frame's first and last bytes were read, by this process's monotonic clock. */
 export type FrameReceipt = Pick<FrameArrival, 'firstByteAt' | 'lastByteAt'>;
 
+/** What a connection runs on: a TCP socket, a TLS socket, or a browser page's WebSocket (web-stream.ts). */
+export type ConnectionSocket = net.Socket | WebSocketStream;
+
 export interface ConnectionOptions {
   /** tls: the socket finished its handshake. plain: an accepted socket's first bytes are checked for
-   * a TLS handshake (an encrypted peer on the plain wire), which is answered with PLAIN and closed. */
-  security: 'tls' | 'plain';
+   * a TLS handshake (an encrypted peer on the plain wire), which is answered with PLAIN and closed.
+   * web: a page that passed the web server's checks (net/web.ts); like every peer inside TLS, it ACKs. */
+  security: 'tls' | 'plain' | 'web';
   /** accepted by a listener, or dialled: a peer we dialled is a server and never opens with a
    * TLS handshake, so its first bytes are a frame's whatever they look like. */
   side: 'accepted' | 'dialled';
@@ -97,7 +102,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private peerCodecs: readonly string[] = [];
 
   constructor(
-    private readonly socket: net.Socket,
+    private readonly socket: ConnectionSocket,
     private readonly options: ConnectionOptions,
   ) {
     super();
@@ -125,8 +130,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         )),
       },
       options.stallTimeoutMs,
-      // Inside TLS the peer is a cvchat, which ACKs: its first ACK comes before frames sent blind.
-      options.security === 'tls',
+      // Inside TLS the peer is a cvchat, and a page is cvchat's: it ACKs, and its first ACK comes before frames sent blind.
+      options.security !== 'plain',
     );
     this.onData = this.onData.bind(this);
     this.onClose = this.onClose.bind(this);
@@ -137,7 +142,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     // before: the ACK window still bounds them for cvchat peers.
     if (unsentLimit > 0) {
       try {
-        limitUnsentBytes(socket, unsentLimit);
+        limitUnsentBytes(socket instanceof net.Socket ? socket : socket.tcp, unsentLimit);
       } catch {
         // CVCHAT_SOCKET_OPTION: the kernel refused; the connection works without the limit.
       }

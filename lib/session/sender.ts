@@ -10,14 +10,16 @@ import { notice } from '../base/log';
 import type { CaptureSource, VideoBackend, VideoFrame } from '../media/backend';
 import type { Display } from '../media/display';
 import { openSource, type OpenedSource } from '../media/source';
-import { Connection } from '../net/connection';
+import { Connection, type ConnectionSocket } from '../net/connection';
 import { listen, listeningPort } from '../net/listen';
 import { createListener, type Security } from '../net/tls';
+import { WebSocketStream } from '../net/web-stream';
 import { controlMessage } from '../wire/control';
 import { backendFor, checkCodec, checkFrameLimit, checkSendOptions, checkTimeout, offeredSecurity, type SendOptions, type SessionOptions } from './options';
 import { FrameSizeModel } from './adapt';
 import { CapturePipeline } from './pipeline';
 import { ConnectionSink, FanOut, type Adaptation, type FrameSink, type SendingStatus, type VideoSending } from './sinks';
+import { checkWebOptions, WebPage, type WebPageOptions } from './web';
 
 export const SENDER_WINDOW = 'TRANSMITTING VIDEO';
 
@@ -35,6 +37,8 @@ export interface SenderOptions extends SessionOptions, SendOptions {
   unsentLimitBytes?: number;
   /** A source opened beforehand (openCapture, openMemoryCapture), used instead of `source`. */
   capture?: CaptureSource;
+  /** Serve a web page on this port too (on `host`): browsers watch as viewers, within maxViewers. */
+  web?: WebPageOptions;
 }
 
 export type SenderEnd = 'ended' | 'limit' | 'stopped';
@@ -69,6 +73,9 @@ export class Sender {
   private readonly viewers = new Set<ConnectionSink>();
   private readonly sinks: FanOut;
   private readonly server: net.Server;
+  private readonly webOptions: WebPageOptions | undefined;
+  /** The web page, once started with `web`. */
+  webPage: WebPage | undefined;
   readonly security: Security;
   /** True when no key was given and `security.key` was generated here. */
   readonly keyGenerated: boolean;
@@ -90,6 +97,7 @@ export class Sender {
     this.backend = backendFor(options.backend);
     this.video = { backend: this.backend, codecs: checkCodec(options.codec, this.backend, options.wire) };
     ({ security: this.security, keyGenerated: this.keyGenerated } = offeredSecurity(options));
+    this.webOptions = checkWebOptions(options.web);
     this.sinks = new FanOut(this.backend);
     this.server = createListener(
       this.security,
@@ -145,13 +153,18 @@ export class Sender {
         { port: '--port', anyHost: '--host 0.0.0.0', usualHolder: 'another cvchat sender' },
         (error) => notice(`${error.message} [${error.code}]`),
       );
+      if (this.webOptions) {
+        this.webPage = await WebPage.open('viewer', this.security, this.host, this.webOptions, 0, (stream) => this.accept(stream));
+      }
     } catch (error) {
+      this.server.close();
       await this.capture.release();
       throw error;
     }
     const info = this.capture.info;
     const mode = this.security.mode === 'tls' ? 'encrypted' : 'UNENCRYPTED (--insecure)';
     notice(`sending ${info.width}x${info.height} from ${info.backend} on ${formatAddress({ host: this.host, port: this.port })}, ${mode}, up to ${this.maxViewers} viewers`);
+    this.webPage?.announce();
     const display = this.options.display;
     if (display) {
       display.open(SENDER_WINDOW, info.width || 640, info.height || 480, 'starting...');
@@ -180,9 +193,11 @@ export class Sender {
     await this.close();
   }
 
-  private accept(socket: net.Socket): void {
+  /** A viewer: a native one from the listener, or a browser from the web page. */
+  private accept(socket: ConnectionSocket): void {
+    const browser = socket instanceof WebSocketStream;
     const connection = new Connection(socket, {
-      security: this.security.mode,
+      security: browser ? 'web' : this.security.mode,
       side: 'accepted',
       inbound: 'acks', // viewers send only ACKs (cvchat) or nothing (Python peers)
       stallTimeoutMs: this.stallTimeoutMs,
@@ -201,14 +216,15 @@ export class Sender {
     this.viewers.add(viewer);
     this.sinks.add(viewer);
     connection.on('ready', () => this.sinks.wake());
-    notice(`viewer ${connection.remote} joined (${this.viewers.size}/${this.maxViewers})`);
+    const who = `${browser ? 'browser ' : ''}viewer ${connection.remote}`;
+    notice(`${who} joined (${this.viewers.size}/${this.maxViewers})`);
     connection.once('close', ({ error }) => {
       this.viewers.delete(viewer);
       this.sinks.delete(viewer);
       this.droppedByViewersThatLeft += connection.dropped;
       if (error?.code === 'CVCHAT_PEER_ENCRYPTED') notice(`refused ${connection.remote}: it speaks TLS but this sender runs --insecure [${error.code}]`);
-      else if (error) notice(`cut off viewer ${connection.remote}: ${error.message} [${error.code}]`);
-      if (!this.stopped) notice(`viewer ${connection.remote} left (${this.viewers.size}/${this.maxViewers})`);
+      else if (error) notice(`cut off ${who}: ${error.message} [${error.code}]`);
+      if (!this.stopped) notice(`${who} left (${this.viewers.size}/${this.maxViewers})`);
     });
   }
 
@@ -217,6 +233,7 @@ export class Sender {
     this.stopped = true;
     this.sinks.close();
     this.server.close();
+    this.webPage?.close();
     // Viewers get a moment to read what was sent, then nothing is left open.
     for (const viewer of this.viewers) viewer.connection.close();
     await this.capture?.release();

@@ -29,6 +29,7 @@ import {
 import { CapturePipeline } from '../pipeline';
 import { FanOut, type Adaptation, type FrameSink, type SendingStatus } from '../sinks';
 import { StreamStats } from '../stats';
+import { checkWebOptions, WebPage, type WebPageOptions } from '../web';
 import { Call } from './call';
 import { PartnerFinder } from './partner';
 
@@ -37,7 +38,10 @@ export const CHAT_WINDOW = 'VIDEO CHAT';
 /** `key`: the one both sides share; when absent (and not insecure) a strong one is generated: see `security`. */
 export interface ChatOptions extends SessionOptions, SendOptions, ReceiveLimitOptions {
   listen?: Address;
-  peer: Address;
+  /** The partner's address, dialled until it answers; may be left out with `web` (a browser calls). */
+  peer?: Address;
+  /** Serve a web page on this port too (on the listen host): a browser joins the call with its camera. */
+  web?: WebPageOptions;
   /** Leave after this many frames from the partner. */
   frames?: number;
   /** When the partner leaves, wait for a new call instead of exiting. */
@@ -52,7 +56,10 @@ export type ChatEnd = 'quit' | 'partner-left' | 'limit' | 'ended';
 export class Chat {
   readonly received = new StreamStats('receiver');
   readonly listen: Address;
-  readonly peer: Address;
+  readonly peer: Address | undefined;
+  private readonly webOptions: WebPageOptions | undefined;
+  /** The web page, once started with `web`. */
+  webPage: WebPage | undefined;
   readonly security: Security;
   /** True when no key was given and `security.key` was generated here: the partner needs it. */
   readonly keyGenerated: boolean;
@@ -82,8 +89,9 @@ export class Chat {
   constructor(private readonly options: ChatOptions) {
     this.listen = options.listen ?? { host: '0.0.0.0', port: DEFAULT_PORT };
     checkPort('listen port', this.listen.port, true);
-    if (!options.peer) throw new CvchatError('CVCHAT_INVALID_OPTION', "Expected HOST:PORT for peer (your partner's address)");
-    this.peer = { host: options.peer.host, port: checkPort('peer port', options.peer.port) };
+    this.webOptions = checkWebOptions(options.web);
+    if (!options.peer && !this.webOptions) throw new CvchatError('CVCHAT_INVALID_OPTION', "Expected HOST:PORT for peer (your partner's address), or web (a browser's page to call from)");
+    this.peer = options.peer && { host: options.peer.host, port: checkPort('peer port', options.peer.port) };
     const { quality, adapt } = checkSendOptions(options);
     this.quality = quality;
     this.adaptation = adapt ? { model: new FrameSizeModel(), quality } : undefined;
@@ -134,13 +142,17 @@ export class Chat {
     this.capture = opened.capture;
     try {
       await this.finder.listen();
+      if (this.webOptions) {
+        this.webPage = await WebPage.open('chat', this.security, this.listen.host, this.webOptions, this.limits.maxFrameBytes, (stream) => this.finder.adoptPage(stream));
+      }
     } catch (error) {
+      this.finder.stop();
       await this.capture.release();
       throw error;
     }
     const info = this.capture.info;
     const display = this.options.display;
-    display?.open(CHAT_WINDOW, info.width || 640, info.height || 480, `calling ${formatAddress(this.peer)}...`);
+    display?.open(CHAT_WINDOW, info.width || 640, info.height || 480, this.peer ? `calling ${formatAddress(this.peer)}...` : 'waiting for a browser...');
     display?.setOverlay(CHAT_WINDOW, (frame) => {
       this.inset.draw(frame);
       this.hud.draw(frame);
@@ -148,7 +160,9 @@ export class Chat {
     const ownCamera: FrameSink = { wantsFrame: false, deliverPixels: (frame: VideoFrame) => this.inset.keep(frame) };
     this.sinks.add(ownCamera);
     this.pipeline = new CapturePipeline(this.backend, this.capture, { fps: opened.fps, quality: this.quality, wire: this.options.wire, sizeModel: this.adaptation?.model }, this.sinks);
-    notice(`chat: listening on ${formatAddress({ host: this.listen.host, port: this.port })}, calling ${formatAddress(this.peer)}`);
+    const calling = this.peer ? `calling ${formatAddress(this.peer)}` : 'waiting for a browser';
+    notice(`chat: listening on ${formatAddress({ host: this.listen.host, port: this.port })}, ${calling}`);
+    this.webPage?.announce();
   }
 
   /** Runs the call until q, the partner leaving (without --stay), the frame limit or the end of our source. */
@@ -191,6 +205,7 @@ export class Chat {
     this.stopping = true;
     this.pipeline?.stop();
     this.finder.stop();
+    this.webPage?.close();
     this.call?.hangUp();
     this.inset.release();
     await this.capture?.release();
@@ -228,8 +243,8 @@ export class Chat {
       }
       this.options.display?.setNotice(CHAT_WINDOW, 'partner left; waiting for a new call...');
     } else {
-      notice(`chat: lost the connection to ${formatAddress(this.peer)}; reconnecting...`);
-      this.options.display?.setNotice(CHAT_WINDOW, 'reconnecting...');
+      notice(`chat: lost the connection to ${connection.remote}; ${this.peer ? 'reconnecting' : 'waiting for a new call'}...`);
+      this.options.display?.setNotice(CHAT_WINDOW, this.peer ? 'reconnecting...' : 'waiting for a new call...');
     }
     return { showedFrames: call.framesShown > 0 || call.partnerLeft, callAgain: true };
   }

@@ -15,6 +15,8 @@ import { Connection } from '../../net/connection';
 import { listen, listeningPort } from '../../net/listen';
 import { RedialPolicy } from '../../net/redial';
 import { classifyDialError, createListener, dial, type Security } from '../../net/tls';
+import type { WebSocketStream } from '../../net/web-stream';
+import { controlMessage } from '../../wire/control';
 
 export interface PartnerHooks {
   /** `connection` is now the call (replacing a previous one that lost the tie-break, if any). */
@@ -34,6 +36,8 @@ interface Link {
   connection: Connection;
   dialedByMe: boolean;
   peerNonce: bigint | null;
+  /** A browser's page (--web): the call from its first byte, no HELLO, never traded for another link. */
+  page: boolean;
 }
 
 export class PartnerFinder {
@@ -49,7 +53,8 @@ export class PartnerFinder {
   constructor(
     private readonly security: Security,
     readonly listenAt: Address,
-    readonly peer: Address,
+    /** Whom to dial; none when only a browser's page (--web) may call. */
+    readonly peer: Address | undefined,
     private readonly options: PartnerOptions,
     private readonly hooks: PartnerHooks,
   ) {
@@ -72,9 +77,38 @@ export class PartnerFinder {
     );
   }
 
-  /** Starts dialling the partner (and keeps accepting its calls). */
+  /** Starts dialling the partner, if there is one to dial (and keeps accepting calls). */
   start(): void {
-    void this.dialLoop();
+    if (this.peer) void this.dialLoop(this.peer);
+  }
+
+  /**
+   * A browser's page that proved the key (the web server checked it): the call, unless one is on,
+   * in which case it is told the chat is busy.
+   */
+  adoptPage(stream: WebSocketStream): void {
+    const connection = new Connection(stream, {
+      security: 'web',
+      side: 'accepted',
+      inbound: 'frames',
+      maxFrameBytes: this.options.maxFrameBytes,
+      idleTimeoutMs: this.options.idleTimeoutMs,
+    });
+    if (this.stopped) {
+      connection.destroy();
+      return;
+    }
+    if (this.active) {
+      notice(`chat: refused the browser at ${connection.remote}: already in a call`);
+      connection.close(controlMessage('BUSY', 'this chat is already in a call'));
+      return;
+    }
+    const link: Link = { connection, dialedByMe: false, peerNonce: null, page: true };
+    this.links.add(link);
+    connection.once('close', () => this.onClosed(link));
+    this.active = link;
+    this.hooks.call(connection);
+    this.wakeDialer?.();
   }
 
   /** Stops dialling and accepting; connections other than the call are closed. */
@@ -86,7 +120,7 @@ export class PartnerFinder {
     for (const link of this.links) if (link !== this.active) link.connection.destroy();
   }
 
-  private async dialLoop(): Promise<void> {
+  private async dialLoop(peer: Address): Promise<void> {
     const policy = new RedialPolicy();
     while (!this.stopped) {
       if (this.active) {
@@ -97,18 +131,18 @@ export class PartnerFinder {
         const step = policy.sessionEnded(this.ended.showedFrames);
         this.ended = null;
         if (step.startedBackingOff) {
-          notice(`chat: ${formatAddress(this.peer)} ended ${policy.frameless} calls in a row without a frame we could show; ` +
+          notice(`chat: ${formatAddress(peer)} ended ${policy.frameless} calls in a row without a frame we could show; ` +
             `calling less often (up to every ${BACKOFF_MAX_MS / 1000} s)`);
         }
         await this.pause(step.delayMs);
         if (this.stopped || this.active) continue;
       }
-      const outcome = await this.dialOnce();
+      const outcome = await this.dialOnce(peer);
       if (this.stopped || this.active) continue;
       // Dialled: its HELLO may still come (and wake us), or the partner chose another connection.
       const step = outcome === 'dialled' ? policy.connectedWithoutSession() : policy.dialFailed();
       if (step.startedBackingOff) {
-        notice(`chat: waiting for ${formatAddress(this.peer)} (${outcome}); it can also call us on port ${this.port}`);
+        notice(`chat: waiting for ${formatAddress(peer)} (${outcome}); it can also call us on port ${this.port}`);
       }
       await this.pause(step.delayMs);
     }
@@ -125,13 +159,13 @@ export class PartnerFinder {
     });
   }
 
-  private async dialOnce(): Promise<string> {
+  private async dialOnce(peer: Address): Promise<string> {
     try {
-      const socket = await dial(this.security, this.peer);
+      const socket = await dial(this.security, peer);
       this.adopt(socket, 'dialled');
       return 'dialled';
     } catch (error) {
-      const { error: explained, fatal } = classifyDialError(error as NodeJS.ErrnoException, this.security, formatAddress(this.peer));
+      const { error: explained, fatal } = classifyDialError(error as NodeJS.ErrnoException, this.security, formatAddress(peer));
       if (fatal) this.hooks.fatal(explained);
       return explained.message;
     }
@@ -151,7 +185,7 @@ export class PartnerFinder {
       connection.destroy();
       return;
     }
-    const link: Link = { connection, dialedByMe, peerNonce: null };
+    const link: Link = { connection, dialedByMe, peerNonce: null, page: false };
     this.links.add(link);
     connection.sendControl('HELLO', this.nonce.toString());
     connection.on('control', (kind, text) => {
@@ -172,11 +206,16 @@ export class PartnerFinder {
     link.peerNonce = BigInt(text);
     if (link.peerNonce === this.nonce) {
       // Dialled ourselves (the peer address points back at this process).
-      notice(`chat: ${formatAddress(this.peer)} is this chat itself; give --peer your partner's address`);
+      notice(`chat: ${this.peer ? formatAddress(this.peer) : 'the caller'} is this chat itself; give --peer your partner's address`);
       link.connection.destroy();
       return;
     }
     const current = this.active;
+    if (current?.page) {
+      // A browser has the call: a native partner calling now is told so, as a full sender tells a viewer.
+      link.connection.close(controlMessage('BUSY', 'this chat is already in a call with a browser'));
+      return;
+    }
     if (current) {
       // Keep one: both sides prefer the connection dialled by the smaller nonce, so they agree.
       const dialer = (l: Link) => (l.dialedByMe ? this.nonce : (l.peerNonce as bigint));
