@@ -21,6 +21,7 @@ const hudElement = element('hud');
 const messageBox = element('message-box');
 const messageElement = element('message');
 const reconnectButton = element('reconnect');
+const leaveButton = element('leave-button');
 
 const status = {
   /** @type {State} */
@@ -76,6 +77,7 @@ function showState(state, message) {
   messageElement.textContent = message;
   messageBox.hidden = state === 'streaming';
   reconnectButton.hidden = !isFinal(state) || state === 'no-key';
+  leaveButton.hidden = isFinal(state);
   if (isFinal(state)) {
     camera?.stop();
     decoder?.close();
@@ -85,7 +87,7 @@ function showState(state, message) {
 
 /** The user leaves (q, Escape, the Leave button); the partner hears BYE. */
 function leave() {
-  link?.leave();
+  link?.leave(status.role);
 }
 
 /** @param {import('./wire.js').Payload} payload */
@@ -190,7 +192,7 @@ window.addEventListener('keydown', (event) => {
 });
 element('hud-button').addEventListener('click', toggleHud);
 element('fullscreen-button').addEventListener('click', toggleFullscreen);
-element('leave-button').addEventListener('click', leave);
+leaveButton.addEventListener('click', leave);
 canvas.addEventListener('click', toggleHud); // a phone has no h key: a tap on the picture
 reconnectButton.addEventListener('click', () => location.reload());
 setInterval(renderHud, 250);

@@ -9,8 +9,9 @@ const MAX_UNACKED = 2;
 const JPEG_QUALITY = 0.8;
 /** Without requestVideoFrameCallback the camera is sampled on a timer at about this rate. */
 const TIMER_FPS = 20;
-/** Without a camera a placeholder goes once a second: the partner sees why, and the link stays alive. */
-const PLACEHOLDER_INTERVAL_MS = 1000;
+/** Without a camera a placeholder goes once a second (and a camera frame at least that often): the
+ * partner sees why, and the connection stays alive. */
+const KEEPALIVE_MS = 1000;
 
 /**
  * @typedef {{ send(message: Uint8Array<ArrayBuffer>): void, echo(): { time: number, holdMs: number } }} Outlet
@@ -28,6 +29,7 @@ export class CameraSender {
   #seq = 0;
   #acked = 0;
   #encoding = false;
+  #lastSentAt = 0;
   #stopped = false;
   /** @type {MediaStream | null} */
   #stream = null;
@@ -68,13 +70,20 @@ export class CameraSender {
     }
     this.status = 'on';
     video.hidden = false;
+    const sendFrame = () => void this.#send(video, video.videoWidth, video.videoHeight);
     const onFrame = () => {
       if (this.#stopped || this.status !== 'on') return;
-      void this.#send(video, video.videoWidth, video.videoHeight);
+      sendFrame();
       video.requestVideoFrameCallback(onFrame);
     };
-    if (typeof video.requestVideoFrameCallback === 'function') video.requestVideoFrameCallback(onFrame);
-    else this.#timer = setInterval(() => void this.#send(video, video.videoWidth, video.videoHeight), 1000 / TIMER_FPS);
+    const hasCallbacks = typeof video.requestVideoFrameCallback === 'function';
+    if (hasCallbacks) video.requestVideoFrameCallback(onFrame);
+    // A hidden tab gets no frame callbacks, and timers at most once a second: enough to keep the
+    // partner's picture moving and the connection alive.
+    const period = hasCallbacks ? KEEPALIVE_MS : 1000 / TIMER_FPS;
+    this.#timer = setInterval(() => {
+      if (performance.now() - this.#lastSentAt >= period) sendFrame();
+    }, period);
   }
 
   /** The partner's ACK of our frame `seq`. @param {number} seq */
@@ -114,7 +123,7 @@ export class CameraSender {
     context.fillText('no camera', canvas.width / 2, canvas.height / 2);
     const send = () => void this.#send(canvas, canvas.width, canvas.height);
     send();
-    this.#timer = setInterval(send, PLACEHOLDER_INTERVAL_MS);
+    this.#timer = setInterval(send, KEEPALIVE_MS);
   }
 
   /** One frame out, unless the window is full or the previous one is still being made. @param {CanvasImageSource} source @param {number} width @param {number} height */
@@ -141,6 +150,7 @@ export class CameraSender {
       this.#seq++;
       this.outlet.send(message);
       this.sent++;
+      this.#lastSentAt = performance.now();
       this.width = width;
       this.height = height;
     } finally {

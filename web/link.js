@@ -50,10 +50,14 @@ export class Link {
     if (this.state === 'streaming' && this.socket.readyState === WebSocket.OPEN) this.socket.send(message);
   }
 
-  /** The user leaves: the partner is told it was on purpose (BYE), then the socket closes normally. */
-  leave() {
+  /**
+   * The user leaves; the socket closes normally. A chat partner is told it was on purpose (BYE);
+   * a sender takes nothing but ACKs from a viewer, and a normal close already says as much.
+   * @param {Role | null} role
+   */
+  leave(role) {
     if (isFinal(this.state)) return;
-    this.send(controlMessage('BYE', 'partner left'));
+    if (role === 'chat') this.send(controlMessage('BYE', 'partner left'));
     this.end('ended', LEFT_MESSAGE);
   }
 
