@@ -110,14 +110,14 @@ function onPayload(payload) {
     case 'video':
       return decoder?.pushVideo(parsed.meta, parsed.info, parsed.bitstream, timing);
     default:
+      status.dropped++;
       countBad(parsed.reason);
   }
 }
 
-/** @param {string} reason */
+/** A payload or picture we could not use; the decoder counts its own frames as dropped too. @param {string} reason */
 function countBad(reason) {
   status.bad++;
-  status.dropped++;
   console.warn(`cvchat: ${reason}`);
 }
 

@@ -18,6 +18,7 @@
  *   What was drawn: its coding, its own size and the size it was shown at, the sender's link estimate.
  * @typedef {{ shown(shown: Shown): void, ack(seq: number, timing: Timing, notes: AckNotes): void,
  *   dropped(): void, bad(reason: string): void }} DecoderEvents
+ *   dropped: a frame that will not be shown; bad: one that would not decode (also dropped).
  */
 
 /** Video frames waiting in the decoder; more means it cannot keep up, and the stream restarts at a keyframe. */
@@ -100,6 +101,7 @@ export class FrameDecoder {
         bitmap = await createImageBitmap(new Blob([jpeg.bytes], { type: 'image/jpeg' }));
       } catch {
         this.events.bad('a JPEG that does not decode');
+        this.events.dropped();
       }
       if (this.#closed) {
         bitmap?.close();
