@@ -157,7 +157,8 @@ export class Link {
   /** @param {CloseEvent} event */
   #onClose = (event) => {
     const detail = ` (code ${event.code}${event.reason ? `: ${event.reason}` : ''})`;
-    if (!this.#opened) return this.end('error', `Could not connect to cvchat at ${location.host}: it has stopped, or the network is down.`);
+    // A refusal before the WebSocket opens (too many wrong keys from here) looks the same to a page.
+    if (!this.#opened) return this.end('error', `Could not connect to cvchat at ${location.host}: it has stopped, the network is down, or it refuses this address for a while after wrong keys.`);
     if (event.code === 4003) return this.end('refused', event.reason || 'The server refused the connection.');
     if (this.state !== 'streaming') return this.end('error', `The connection closed during the key check${detail}.`);
     if (event.code === 1000 || event.code === 1001) return this.end('ended', `The server closed the connection${detail}.`);

@@ -41,7 +41,7 @@ export async function decodableCodecs() {
 const decoderConfig = (codec) => ({ codec: DECODER_CODECS[codec], optimizeForLatency: true });
 
 /**
- * @typedef {{ order: number, timing: Timing, meta: FrameMeta, info: VideoInfo, timestamp: number }} WaitingVideo
+ * @typedef {{ order: number, timing: Timing, meta: FrameMeta, info: VideoInfo }} WaitingVideo
  * @typedef {{ order: number, timing: Timing, bytes: Bytes, meta: FrameMeta | null, point: PointMeta | null }} WaitingJpeg
  */
 
@@ -61,10 +61,8 @@ export class FrameDecoder {
   #nextIndex = 0;
   /** The decoder has had every frame since a keyframe: what it outputs may be shown. */
   #synced = false;
-  /** Frames given to the decoder, oldest first, matched to its output by timestamp. */
-  /** @type {WaitingVideo[]} */
+  /** Frames given to the decoder, oldest first; their order is their timestamp, to match its output. @type {WaitingVideo[]} */
   #inDecoder = [];
-  #timestamps = 0;
   #closed = false;
 
   /**
@@ -134,7 +132,7 @@ export class FrameDecoder {
     this.#stream = info.stream;
     this.#nextIndex = (info.index + 1) >>> 0;
     /** @type {WaitingVideo} */
-    const frame = { order: ++this.#arrived, timing, meta, info, timestamp: ++this.#timestamps };
+    const frame = { order: ++this.#arrived, timing, meta, info };
     if (this.#inDecoder.length >= MAX_WAITING_VIDEO) this.#restartDecoder();
     if (!this.#synced) {
       if (!info.keyframe) {
@@ -149,7 +147,7 @@ export class FrameDecoder {
     this.#inDecoder.push(frame);
     const decoder = /** @type {VideoDecoder} */ (this.#decoder);
     try {
-      decoder.decode(new EncodedVideoChunk({ type: info.keyframe ? 'key' : 'delta', timestamp: frame.timestamp, data: bitstream }));
+      decoder.decode(new EncodedVideoChunk({ type: info.keyframe ? 'key' : 'delta', timestamp: frame.order, data: bitstream }));
     } catch (error) {
       this.#decoderFailed(error);
     }
@@ -173,8 +171,8 @@ export class FrameDecoder {
   /** @param {VideoFrame} output */
   #onOutput(output) {
     // A frame the decoder skipped (none should be) is passed over, not matched to a later picture.
-    while (this.#inDecoder.length > 0 && this.#inDecoder[0].timestamp < output.timestamp) this.#passOver(/** @type {WaitingVideo} */ (this.#inDecoder.shift()));
-    const frame = this.#inDecoder[0]?.timestamp === output.timestamp ? this.#inDecoder.shift() : undefined;
+    while (this.#inDecoder.length > 0 && this.#inDecoder[0].order < output.timestamp) this.#passOver(/** @type {WaitingVideo} */ (this.#inDecoder.shift()));
+    const frame = this.#inDecoder[0]?.order === output.timestamp ? this.#inDecoder.shift() : undefined;
     if (!frame || this.#closed) {
       output.close();
       return;
