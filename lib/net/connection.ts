@@ -182,7 +182,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** Bytes waiting in this process to be written (newest-frame-wins keeps it near one frame). */
   get backlogBytes(): number {
-    return this.socket.writableLength;
+    // A page's stream hands each message straight to the TCP (or TLS) socket beneath, where it waits.
+    return this.socket.writableLength + (this.socket instanceof net.Socket ? 0 : this.socket.tcp.writableLength);
   }
 
   /** Forgets the frame waiting to be sent, if any (counted as dropped). */

@@ -210,9 +210,15 @@ export class WebServer {
     if (origin !== undefined && origin !== `${this.scheme}://${request.headers.host}`) {
       return refuse(403, 'CVCHAT_FOREIGN_ORIGIN', `a page from ${origin} may not connect`);
     }
-    if (this.guard.blocked(address)) return refuse(429, 'CVCHAT_SLOWED_DOWN', 'too many wrong keys from this address; refused for now');
     if (this.pending.size >= this.maxPending) return refuse(503, 'CVCHAT_TOO_MANY_PENDING', `more than ${this.maxPending} pages are proving the key`);
-    this.sockets.handleUpgrade(request, socket, head, (ws) => this.handshake(ws, socket));
+    this.sockets.handleUpgrade(request, socket, head, (ws) => {
+      // Refused over the WebSocket rather than in HTTP, where a page would see only a failed connection.
+      if (this.guard.blocked(address)) {
+        this.hooks.refused(address, 'CVCHAT_SLOWED_DOWN', 'too many wrong keys from this address; refused for now');
+        ws.send(JSON.stringify({ type: 'refused', code: 'CVCHAT_SLOWED_DOWN', message: 'Too many wrong keys came from this address: wait a minute, then open the exact address the sender printed.' }));
+        ws.close(REFUSED_CLOSE, 'CVCHAT_SLOWED_DOWN');
+      } else this.handshake(ws, socket);
+    });
   }
 
   /** Challenge, proof, welcome (or refusal); then the socket is handed over as a stream. */
