@@ -178,7 +178,11 @@ describe('commands without a display', () => {
       [['sender', '--backend', 'gpu'], /'native' or 'opencv4nodejs' for --backend/],
       [['sender', '--codec', 'av1'], /Expected auto, jpeg, h264 or vp8 for --codec but received 'av1'/],
       [['receiver', '--codec', 'h264', '--wire', 'pickle'], /The pickle wire carries raw pixels for Python peers, not h264/],
-      [['chat', '--listen', '9999'], /HOST:PORT \(your partner's --listen address\) for --peer/],
+      [['chat', '--listen', '9999'], /HOST:PORT \(your partner's --listen address; or give --web PORT for a browser\) for --peer/],
+      [['sender', '--web', 'https'], /Expected whole number for --web but received 'https'/],
+      [['sender', '--web-cert', 'cert.pem'], /--web-cert and --web-key are for the web page: add --web PORT/],
+      [['sender', '--source', 'test', '--port', '0', '--web', '0', '--web-cert', 'cert.pem'], /--web-cert and --web-key go together/],
+      [['chat', '--source', 'test', '--listen', `127.0.0.1:${await freePort()}`, '--web', '0', '--insecure', '--web-cert', 'c.pem', '--web-key', 'k.pem'], /--insecure serves the page over plain http, so --web-cert and --web-key cannot apply/],
       [['chat', '--peer', 'host'], /HOST:PORT for --peer/],
     ];
     for (const [args, message] of cases) {
@@ -198,6 +202,9 @@ describe('commands without a display', () => {
     const busy = runCli(['sender', '--source', 'test', '--host', '127.0.0.1', '--port', String(port)], headless());
     assert.equal(await exitWithin(busy, 10_000), 1);
     assert.match(busy.stderr(), new RegExp(`Port ${port} is already in use.*--port`));
+    const busyPage = runCli(['sender', '--source', 'test', '--host', '127.0.0.1', '--port', '0', '--web', String(port)], headless());
+    assert.equal(await exitWithin(busyPage, 10_000), 1);
+    assert.match(busyPage.stderr(), new RegExp(`Port ${port} is already in use on 127.0.0.1 \\(another cvchat page, or a web server\\?\\)\\. Stop it or choose another with --web`));
     blocker.close();
     const missing = runCli(['sender', '--source', '/nope/clip.mp4'], headless());
     assert.equal(await exitWithin(missing, 10_000), 1);

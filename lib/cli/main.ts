@@ -147,7 +147,7 @@ async function runChat(values: Values): Promise<number> {
     if (!listen) listen = parseAddress('address', `${answers.shift()}:${answers.shift()}`);
     if (!peer && !web) peer = parseAddress("partner's address", `${answers.shift()}:${answers.shift()}`);
   }
-  if (!peer && !web) throw invalidOption('--peer', "HOST:PORT (your partner's --listen address), or --web PORT for a browser", undefined);
+  if (!peer && !web) throw invalidOption('--peer', "HOST:PORT (your partner's --listen address; or give --web PORT for a browser)", undefined);
   let key = keyOption(values);
   if (key === undefined && !values.insecure && canPrompt()) {
     [key] = await ask([{ text: 'Enter the key your partner printed (empty: make one)', fallback: '' }]);
