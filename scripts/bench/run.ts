@@ -8,7 +8,8 @@
 //             at three sizes), memory, adaptive (rate on network namespaces with tbf: needs root;
 //             about 5 minutes, 85 s with --quick), codec (H.264 and VP8 at 720p: a bitrate ladder
 //             against JPEG q80, the sender's CPU with 1, 2 and 4 viewers, the codec on the shaped links
-//             and loopback; needs root for the links; about 5 minutes, 1 with --quick);
+//             and loopback; needs root for the links; about 5 minutes, 1 with --quick), web (a
+//             browser viewer in headless Chromium beside a native receiver, 720p, H.264 and JPEG; 1 minute);
 //             e.g. `npm run bench -- --quick --only adaptive`
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -24,10 +25,11 @@ import {
 } from './adaptive';
 import { codecChartSpec, codecGoals, codecMarkdown, codecSummary, type CodecResults, type LadderRun } from './codec-section';
 import { JPEG_QUALITY, scoreSsim } from './codec-runs';
+import { runWebViewer, webMarkdown, type WebRun } from './web-section';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const quick = process.argv.includes('--quick');
-const SECTIONS = ['resolutions', 'memory', 'adaptive', 'codec'];
+const SECTIONS = ['resolutions', 'memory', 'adaptive', 'codec', 'web'];
 /** Pixels a frame of the codec's scene: a camera turning slowly (120 pixels a second at 30 fps). */
 const CODEC_PAN_STEP = 4;
 const onlyAt = process.argv.indexOf('--only');
@@ -568,6 +570,14 @@ async function main() {
     }
     results.codec = { ...codec, summary: codecSummary(codec) };
   }
+  if (runs('web')) {
+    const web: WebRun[] = [];
+    for (const codec of ['auto', 'jpeg'] as const) {
+      progress(`web: a browser viewer beside a native receiver, 1280x720, --codec ${codec}`);
+      web.push(await runWebViewer(codec, quick ? 5 : 15));
+    }
+    results.web = web;
+  }
   xvfb?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 
@@ -601,6 +611,9 @@ async function main() {
   }
   if (adaptive) adaptiveGoals(adaptive, loopbackFps, goal);
   if (codec) codecGoals(codec, goal);
+  for (const run of (results.web as WebRun[] | undefined) ?? []) {
+    goal(`browser viewer fps / native receiver fps, 1280x720, --codec ${run.codec}`, ratio(run.browser.fps, run.native.fps ?? 0), 0.95);
+  }
   results.goals = goals;
 
   const written = ['results.json', 'results.md'];
@@ -674,6 +687,7 @@ function markdown(results: Record<string, unknown>, goals: Goal[]): string {
     }
   }
   if (results.codec) lines.push('', ...codecMarkdown(results.codec as CodecResults));
+  if (results.web) lines.push('', ...webMarkdown(results.web as WebRun[]));
   lines.push('', '## Goals', '', '| goal | value | target | |', '|---|---|---|---|');
   for (const g of goals) lines.push(`| ${g.goal} | ${g.valueText ?? fmt(g.value)} | ${g.target} | ${g.met === null ? 'n/a' : g.met ? 'met' : 'missed'} |`);
   return `${lines.join('\n')}\n`;
