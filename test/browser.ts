@@ -1,7 +1,7 @@
 // Debian's Chromium, driven by playwright-core, headless: the browser the web page's tests use.
 // Its fake camera (a moving test pattern) stands in for a webcam, and the permission prompt is
 // answered yes. Never a downloaded browser: `playwright install` is not part of any step.
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type BrowserContextOptions, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -13,9 +13,9 @@ export function launchChromium(): Promise<Browser> {
 }
 
 /** A tab of its own (a new context: no shared cache or storage), showing `url`. */
-export async function openPage(browser: Browser, url: string): Promise<{ context: BrowserContext; page: Page }> {
+export async function openPage(browser: Browser, url: string, options: BrowserContextOptions = {}): Promise<{ context: BrowserContext; page: Page }> {
   // The self-signed certificate: a user clicks through the warning after checking its fingerprint.
-  const context = await browser.newContext({ ignoreHTTPSErrors: true });
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, ...options });
   const page = await context.newPage();
   await page.goto(url);
   return { context, page };

@@ -103,6 +103,14 @@ describe('web page', () => {
         const hud = await page.textContent('#hud');
         assert.match(hud ?? '', /fps.*latency \d+ ms/s);
         assert.equal(sender.viewerCount, 1);
+        // The keys: h hides the HUD and shows it again, f asks for full screen.
+        await page.keyboard.press('h');
+        assert.equal((await pageState(page)).hud, false);
+        assert.equal(await page.isVisible('#hud'), false);
+        await page.keyboard.press('h');
+        assert.equal(await page.isVisible('#hud'), true);
+        await page.keyboard.press('f');
+        await waitFor('full screen', async () => ((await page.evaluate('document.fullscreenElement !== null')) ? true : undefined), 5000);
       } finally {
         await context.close();
         await sender.stop();
@@ -110,6 +118,26 @@ describe('web page', () => {
       }
     });
   }
+
+  it('on a phone: the picture fits the screen in portrait, and a tap toggles the HUD', async () => {
+    const { sender, url, done } = await startSender('web-phone', { width: 1280, height: 720 });
+    const { context, page } = await openPage(browser, url, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 3 });
+    try {
+      await drawsFrames(page, 10);
+      const box = await page.locator('#view').boundingBox();
+      assert.ok(box && box.x >= 0 && box.y >= 0 && box.x + box.width <= 390.5 && box.y + box.height <= 844.5, `the canvas at ${JSON.stringify(box)} fits 390x844`);
+      assert.ok(box!.width >= 380, `the picture uses the screen's width (${box!.width})`);
+      for (const button of ['#hud-button', '#fullscreen-button', '#leave-button']) assert.equal(await page.isVisible(button), true, button);
+      await page.locator('#view').tap();
+      assert.equal((await pageState(page)).hud, false);
+      await page.locator('#view').tap();
+      assert.equal((await pageState(page)).hud, true);
+    } finally {
+      await context.close();
+      await sender.stop();
+      await done;
+    }
+  });
 
   it('a wrong key or none gets no frame and says so; the right key proves the server', async () => {
     const { sender, url, done } = await startSender('web-keys');
