@@ -89,3 +89,8 @@ export const MIN_KEY_LENGTH = 12;
 // Chat.
 /** Connections to or from the partner that may be open at once while one is chosen. */
 export const MAX_PARTNER_LINKS = 4;
+/**
+ * The largest WebSocket message a chat's web page may send, before and after it proves the key:
+ * the page splits its frames into messages of 64 KiB (web/link.js), so none is buffered whole.
+ */
+export const MAX_WEB_CHAT_MESSAGE_BYTES = 256 * 1024;

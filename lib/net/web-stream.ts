@@ -1,8 +1,10 @@
 // A browser's WebSocket as the byte stream a Connection reads and writes, so that a page gets the
 // very wire a native peer gets (8-byte lengths, payloads, ACKs) and the same flow control. Its
-// messages are slices of that stream: their edges mean nothing to either side's parser. A frame
-// written as several parts under cork() goes as one message in fragments (no copy), and the write
-// callback fires when the socket beneath took the last of it, as for a TCP socket.
+// messages are slices of that stream: their edges mean nothing to either side's parser. Each part
+// of a frame goes as a message of its own: the small head (length and metadata) first, so that the
+// page's time for the frame's first byte is when it started to arrive, as a native receiver's is
+// (a browser hands over only whole messages). The write callback fires when the socket beneath
+// took the part, as for a TCP socket.
 //
 // Unlike ws's own createWebSocketStream, the stream is destroyed (and says 'close') the moment the
 // WebSocket closes: a closed tab must free its viewer slot at once, even while nothing is written.
@@ -60,13 +62,6 @@ export class WebSocketStream extends Duplex {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.socket.send(chunk, { binary: true }, callback);
-  }
-
-  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
-    const last = chunks.length - 1;
-    chunks.forEach(({ chunk }, index) => {
-      this.socket.send(chunk, { binary: true, fin: index === last }, index === last ? callback : undefined);
-    });
   }
 
   override _final(callback: (error?: Error | null) => void): void {

@@ -15,7 +15,7 @@ import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import type net from 'node:net';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -39,14 +39,21 @@ const NONCE_BYTES = 32;
 const REFUSED_CLOSE = 4003;
 /** Text messages of the handshake are small; anything larger is not one. */
 const MAX_HANDSHAKE_MESSAGE = 1024;
+/** A refused page gets this long to read why before its socket is cut. */
+const REFUSAL_GRACE_MS = 1000;
+
+/** Text from the network, made safe to print in a log line. */
+const printable = (text: string) => JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}...` : text);
 
 export interface WebServerOptions {
   security: Security;
   /** The certificate for https; required with a key (tls), unused on the plain wire. */
   certificate?: { cert: string; key: string };
   role: WebRole;
-  /** The largest WebSocket message a page may send: ACKs for a viewer, whole frames for a chat. */
+  /** The largest WebSocket message a page may send (before the key is proved too). */
   maxMessageBytes: number;
+  /** Pages that may be connected at once (viewers, or a chat's one partner): with maxPending, it bounds sockets. */
+  maxPages: number;
   handshakeTimeoutMs?: number;
   /** Pages still proving the key; more are refused at once. */
   maxPending?: number;
@@ -139,7 +146,10 @@ export class WebServer {
     if (options.security.mode === 'tls') {
       if (!options.certificate) throw new CvchatError('CVCHAT_INVALID_OPTION', 'An encrypted web page needs a certificate');
       this.key = authKey(options.security.key);
-      this.server = https.createServer({ cert: options.certificate.cert, key: options.certificate.key, minVersion: 'TLSv1.2' });
+      this.server = https.createServer({
+        cert: options.certificate.cert, key: options.certificate.key, minVersion: 'TLSv1.2',
+        handshakeTimeout: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
+      });
     } else {
       this.key = null;
       this.server = http.createServer();
@@ -148,6 +158,9 @@ export class WebServer {
     this.handshakeTimeoutMs = options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
     this.server.headersTimeout = this.handshakeTimeoutMs;
     this.server.requestTimeout = this.handshakeTimeoutMs;
+    // Every socket counts, in whatever state: each page holds its WebSocket and, for a while, one
+    // or two for its files; beyond that, new connections are dropped by the kernel's listener.
+    this.server.maxConnections = 3 * options.maxPages + 2 * this.maxPending;
     this.server.on('request', (request, response) => this.serve(request, response));
     this.sockets = new WebSocketServer({
       noServer: true,
@@ -182,8 +195,23 @@ export class WebServer {
     this.server.closeIdleConnections();
   }
 
+  /**
+   * On the plain wire, only names that cannot be another site's: an IP address, localhost or this
+   * machine's name. Otherwise a site whose name an attacker points at this machine (DNS rebinding)
+   * would be the page's own origin to the browser. Under https the certificate's name stops that.
+   */
+  private hostAllowed(host: string | undefined): boolean {
+    if (this.key) return true;
+    const name = (host ?? '').replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    return net.isIP(name) !== 0 || name === 'localhost' || name === os.hostname().toLowerCase();
+  }
+
   private serve(request: http.IncomingMessage, response: http.ServerResponse): void {
     const file = this.files.get((request.url ?? '/').split('?')[0]);
+    if (!this.hostAllowed(request.headers.host)) {
+      response.writeHead(421, { 'Content-Type': 'text/plain' }).end('open the address cvchat printed\n');
+      return;
+    }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain' }).end('only GET\n');
       return;
@@ -204,19 +232,24 @@ export class WebServer {
       socket.destroy();
     };
     if (this.closed) return void socket.destroy();
-    if ((request.url ?? '').split('?')[0] !== '/ws') return refuse(404, 'CVCHAT_NOT_FOUND', `no WebSocket at ${request.url}`);
+    if ((request.url ?? '').split('?')[0] !== '/ws') return refuse(404, 'CVCHAT_NOT_FOUND', `no WebSocket at ${printable(request.url ?? '')}`);
     // A page from another site must not use a visitor's browser to reach us: only our own page's origin.
     const origin = request.headers.origin;
-    if (origin !== undefined && origin !== `${this.scheme}://${request.headers.host}`) {
-      return refuse(403, 'CVCHAT_FOREIGN_ORIGIN', `a page from ${origin} may not connect`);
+    if ((origin !== undefined && origin !== `${this.scheme}://${request.headers.host}`) || !this.hostAllowed(request.headers.host)) {
+      return refuse(403, 'CVCHAT_FOREIGN_ORIGIN', `a page from ${printable(origin ?? request.headers.host ?? '?')} may not connect`);
     }
     if (this.pending.size >= this.maxPending) return refuse(503, 'CVCHAT_TOO_MANY_PENDING', `more than ${this.maxPending} pages are proving the key`);
     this.sockets.handleUpgrade(request, socket, head, (ws) => {
-      // Refused over the WebSocket rather than in HTTP, where a page would see only a failed connection.
-      if (this.guard.blocked(address)) {
+      // ws reports bad framing, a message above maxPayload or bad UTF-8 as an 'error' and closes
+      // the socket; unheard, that error would end the process.
+      ws.on('error', onSocketError);
+      if (ws.protocol !== WEB_PROTOCOL) {
+        this.hooks.refused(address, 'CVCHAT_NOT_A_PAGE', 'not the cvchat page\'s protocol');
+        closeRefused(ws, 'not a cvchat page');
+      } else if (this.guard.blocked(address)) {
+        // Refused over the WebSocket rather than in HTTP, where a page would see only a failed connection.
         this.hooks.refused(address, 'CVCHAT_SLOWED_DOWN', 'too many wrong keys from this address; refused for now');
-        ws.send(JSON.stringify({ type: 'refused', code: 'CVCHAT_SLOWED_DOWN', message: 'Too many wrong keys came from this address: wait a minute, then open the exact address the sender printed.' }));
-        ws.close(REFUSED_CLOSE, 'CVCHAT_SLOWED_DOWN');
+        refuseWith(ws, 'CVCHAT_SLOWED_DOWN', SLOWED_DOWN_MESSAGE);
       } else this.handshake(ws, socket);
     });
   }
@@ -224,10 +257,6 @@ export class WebServer {
   /** Challenge, proof, welcome (or refusal); then the socket is handed over as a stream. */
   private handshake(ws: WebSocket, socket: net.Socket): void {
     const address = socket.remoteAddress ?? '?';
-    if (ws.protocol !== WEB_PROTOCOL) {
-      ws.close(REFUSED_CLOSE, 'not a cvchat page');
-      return;
-    }
     const role = this.options.role;
     if (!this.key) {
       ws.send(JSON.stringify({ type: 'welcome', version: PROOF_VERSION, role, insecure: true }));
@@ -246,8 +275,7 @@ export class WebServer {
     const refuse = (code: string, message: string, reason: string) => {
       done();
       this.hooks.refused(address, code, reason);
-      ws.send(JSON.stringify({ type: 'refused', code, message }));
-      ws.close(REFUSED_CLOSE, code);
+      refuseWith(ws, code, message);
     };
     const timer = setTimeout(() => refuse('CVCHAT_AUTH_TIMEOUT', 'The page did not prove the key in time. Reload it.', 'no proof of the key in time'), this.handshakeTimeoutMs);
     const onMessage = (data: Buffer, isBinary: boolean) => {
@@ -263,6 +291,8 @@ export class WebServer {
       const clientNonce = message?.type === 'proof' ? base64Field(message, 'nonce', NONCE_BYTES) : null;
       const given = message && clientNonce ? base64Field(message, 'proof', 32) : null;
       if (!clientNonce || !given) return refuse('CVCHAT_BAD_HANDSHAKE', 'The page and this cvchat do not speak the same version: reload the page.', 'not a proof of the key');
+      // Pages opened before the address was slowed down must not guess on, in parallel.
+      if (this.guard.blocked(address)) return refuse('CVCHAT_SLOWED_DOWN', SLOWED_DOWN_MESSAGE, 'too many wrong keys from this address; refused for now');
       if (!timingSafeEqual(given, proof(key, 'cvchat web client v1', serverNonce, clientNonce))) {
         const failures = this.guard.failed(address);
         return refuse('CVCHAT_WRONG_KEY', 'Wrong key: open the exact address the sender printed, including everything after #.',
@@ -278,6 +308,24 @@ export class WebServer {
     ws.once('close', done);
     ws.send(JSON.stringify({ type: 'challenge', version: PROOF_VERSION, role, nonce: serverNonce.toString('base64') }));
   }
+}
+
+const SLOWED_DOWN_MESSAGE = 'Too many wrong keys came from this address: wait a minute, then open the exact address the sender printed.';
+
+function onSocketError(): void {
+  // The socket closes after the error; its close is what the handshake or the stream acts on.
+}
+
+/** Closes a refused page's socket, and cuts it if the page does not close its side soon. */
+function closeRefused(ws: WebSocket, reason: string): void {
+  ws.close(REFUSED_CLOSE, reason);
+  setTimeout(() => ws.terminate(), REFUSAL_GRACE_MS).unref();
+}
+
+/** Tells a page why it is refused (it shows `message`), then closes. */
+function refuseWith(ws: WebSocket, code: string, message: string): void {
+  ws.send(JSON.stringify({ type: 'refused', code, message }));
+  closeRefused(ws, code);
 }
 
 /** The addresses to print for a server listening on `host` (every address of this machine for 0.0.0.0). */

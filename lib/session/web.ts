@@ -3,6 +3,7 @@
 // handed to the role as connections, the same kind its native peers have.
 import { checkPort } from '../base/address';
 import { checkString, CvchatError } from '../base/errors';
+import { MAX_WEB_CHAT_MESSAGE_BYTES } from '../base/limits';
 import { notice } from '../base/log';
 import { webCertificate, type WebCertificate } from '../net/web-cert';
 import { pageAddresses, WebServer, type WebRole } from '../net/web';
@@ -45,14 +46,14 @@ export class WebPage {
 
   /**
    * Serves the page on `host` and `options.port`; `connection` gets each page that proved the key.
-   * A chat's page sends whole frames (up to maxFrameBytes); a viewer's only ACKs.
+   * `maxPages`: pages the role takes at once (its viewers, or a chat's one partner).
    */
   static async open(
     role: WebRole,
     security: Security,
     host: string,
     options: WebPageOptions,
-    maxFrameBytes: number,
+    maxPages: number,
     connection: (stream: WebSocketStream) => void,
   ): Promise<WebPage> {
     if (security.mode === 'plain' && (options.certFile !== undefined || options.keyFile !== undefined)) {
@@ -60,8 +61,9 @@ export class WebPage {
     }
     const certificate = security.mode === 'tls' ? await webCertificate({ certFile: options.certFile, keyFile: options.keyFile, dir: options.certDir }) : undefined;
     const server = new WebServer(
-      // A chat's page sends its camera's frames; a viewer's page sends ACKs alone (a few hundred bytes).
-      { security, certificate, role, maxMessageBytes: role === 'chat' ? maxFrameBytes + 64 : 4096 },
+      // A viewer's page sends ACKs alone (a few hundred bytes); a chat's page sends its camera's
+      // frames in messages of 64 KiB at most (web/link.js), so nothing large is buffered whole.
+      { security, certificate, role, maxMessageBytes: role === 'chat' ? MAX_WEB_CHAT_MESSAGE_BYTES : 4096, maxPages },
       {
         connection,
         refused: (address, code, reason) => notice(`web: refused ${address}: ${reason} [${code}]`),
@@ -91,10 +93,11 @@ export class WebPage {
     }
     if (certificate.origin === 'given') {
       notice(`web: certificate ${certificate.certPath}`);
+      if (certificate.expired) notice(`web: WARNING the certificate ${certificate.certPath} has expired: browsers will refuse the page until it is renewed`);
       return;
     }
     const made = certificate.origin === 'made' ? 'made a self-signed certificate' : 'self-signed certificate';
-    notice(`web: ${made} (${certificate.certPath}); the browser warns about it once: proceed only if its SHA-256 fingerprint is`);
+    notice(`web: ${made} (${certificate.certPath}); browsers warn about it: proceed only if the SHA-256 fingerprint they show is`);
     notice(`web:   ${certificate.fingerprint}`);
   }
 }
