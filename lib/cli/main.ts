@@ -138,18 +138,19 @@ async function runChat(values: Values): Promise<number> {
   let listen = values.listen === undefined ? undefined : parseAddress('--listen', values.listen, '0.0.0.0');
   let peer = values.peer === undefined ? undefined : parseAddress('--peer', values.peer);
   const web = webOption(values);
-  // With --web a browser may be the partner: no --peer to ask for.
-  if ((!listen || (!peer && !web)) && canPrompt()) {
+  // With --web a browser may be the partner: no --peer to ask for, and --listen keeps its default.
+  if (!web && (!listen || !peer) && canPrompt()) {
     const questions = [];
     if (!listen) questions.push({ text: 'Enter your IP', fallback: '0.0.0.0' }, { text: 'Enter your port', fallback: '9999' });
-    if (!peer && !web) questions.push({ text: "Enter your partner's IP", fallback: '127.0.0.1' }, { text: "Enter your partner's port", fallback: '9999' });
+    if (!peer) questions.push({ text: "Enter your partner's IP", fallback: '127.0.0.1' }, { text: "Enter your partner's port", fallback: '9999' });
     const answers = await ask(questions);
     if (!listen) listen = parseAddress('address', `${answers.shift()}:${answers.shift()}`);
-    if (!peer && !web) peer = parseAddress("partner's address", `${answers.shift()}:${answers.shift()}`);
+    if (!peer) peer = parseAddress("partner's address", `${answers.shift()}:${answers.shift()}`);
   }
   if (!peer && !web) throw invalidOption('--peer', "HOST:PORT (your partner's --listen address; or give --web PORT for a browser)", undefined);
   let key = keyOption(values);
-  if (key === undefined && !values.insecure && canPrompt()) {
+  // A browser partner (--web without --peer) gets the key in the page's address: nothing to ask.
+  if (key === undefined && !values.insecure && peer && canPrompt()) {
     [key] = await ask([{ text: 'Enter the key your partner printed (empty: make one)', fallback: '' }]);
   }
   const backend = backendOption(values);

@@ -19,6 +19,8 @@ export interface WebCertificate {
   origin: 'given' | 'made' | 'kept';
   /** Where the certificate is. */
   certPath: string;
+  /** A given certificate past its end date (browsers refuse it; the user is told). */
+  expired?: boolean;
 }
 
 export interface WebCertificateOptions {
@@ -43,7 +45,8 @@ export async function webCertificate(options: WebCertificateOptions = {}): Promi
   if (options.certFile !== undefined && options.keyFile !== undefined) {
     const cert = await readPem(options.certFile, '--web-cert');
     const key = await readPem(options.keyFile, '--web-key');
-    return { ...checkPair(cert, key, `--web-cert ${options.certFile} and --web-key ${options.keyFile}`), cert, key, origin: 'given', certPath: options.certFile };
+    const { fingerprint, expired } = checkPair(cert, key, `--web-cert ${options.certFile} and --web-key ${options.keyFile}`);
+    return { fingerprint, expired, cert, key, origin: 'given', certPath: options.certFile };
   }
   const dir = options.dir ?? configDir();
   const certPath = path.join(dir, 'web-cert.pem');
@@ -51,9 +54,14 @@ export async function webCertificate(options: WebCertificateOptions = {}): Promi
   const kept = await readKept(certPath, keyPath);
   if (kept) return { ...kept, origin: 'kept', certPath };
   await makeSelfSigned(dir, certPath, keyPath);
-  const made = await readKept(certPath, keyPath);
-  if (!made) throw new CvchatError('CVCHAT_CERTIFICATE', `openssl made no usable certificate in ${dir}`);
-  return { ...made, origin: 'made', certPath };
+  // Two first runs at once each rename their pair into place, key then certificate: a read between
+  // the other's two renames sees a mismatch, which its second rename ends a moment later.
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const made = await readKept(certPath, keyPath);
+    if (made) return { ...made, origin: 'made', certPath };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new CvchatError('CVCHAT_CERTIFICATE', `openssl made no usable certificate in ${dir}`);
 }
 
 async function readPem(file: string, option: string): Promise<string> {
@@ -82,10 +90,17 @@ function checkPair(cert: string, key: string, what: string): { fingerprint: stri
   return { fingerprint: x509.fingerprint256, expired: Date.parse(x509.validTo) < Date.now() };
 }
 
-/** The kept self-signed pair, or null when there is none (or it expired, or is damaged: it is made again). */
+/**
+ * The kept self-signed pair, or null when there is none (or it expired, or is damaged: it is made
+ * again). A kept key that others may read is not used: anyone who can read it can pose as the page.
+ */
 async function readKept(certPath: string, keyPath: string): Promise<Omit<WebCertificate, 'origin' | 'certPath'> | null> {
   let cert: string;
   let key: string;
+  const mode = await fs.stat(keyPath).then((stats) => stats.mode, () => null);
+  if (mode !== null && (mode & 0o077) !== 0) {
+    throw new CvchatError('CVCHAT_CERTIFICATE', `The web page's kept key ${keyPath} can be read by other users: run chmod 600 ${keyPath}, or delete it (and ${certPath}) to have a new pair made`);
+  }
   try {
     [cert, key] = await Promise.all([fs.readFile(certPath, 'utf8'), fs.readFile(keyPath, 'utf8')]);
   } catch {

@@ -147,16 +147,18 @@ export class Sender {
       : await openSource(this.backend, this.options);
     this.capture = opened.capture;
     try {
+      // The page first (its certificate may take openssl a moment): no viewer is taken while it may still fail.
+      if (this.webOptions) {
+        this.webPage = await WebPage.open('viewer', this.security, this.host, this.webOptions, this.maxViewers, (stream) => this.accept(stream));
+      }
       await listen(
         this.server,
         { host: this.host, port: this.requestedPort },
         { port: '--port', anyHost: '--host 0.0.0.0', usualHolder: 'another cvchat sender' },
         (error) => notice(`${error.message} [${error.code}]`),
       );
-      if (this.webOptions) {
-        this.webPage = await WebPage.open('viewer', this.security, this.host, this.webOptions, 0, (stream) => this.accept(stream));
-      }
     } catch (error) {
+      this.webPage?.close();
       this.server.close();
       await this.capture.release();
       throw error;

@@ -3,6 +3,7 @@
 // JPEG. The page reports each frame's latency as now minus its capture time (one machine, one clock);
 // the native receiver's --stats line reports the same.
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -11,6 +12,9 @@ import { chromium } from 'playwright-core';
 const root = path.resolve(__dirname, '..', '..', '..');
 const cli = path.join(root, 'dist', 'lib', 'cli', 'main.js');
 const KEY = 'cvchat-bench-web-key';
+/** The runs' self-signed certificate: made once per benchmark, in a folder of its own. */
+const configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cvchat-bench-web-'));
+process.once('exit', () => fs.rmSync(configDir, { recursive: true, force: true }));
 
 export interface WebRun {
   codec: string;
@@ -21,7 +25,7 @@ export interface WebRun {
 }
 
 function start(args: string[]): { child: ChildProcess; stdout: () => string; stderr: () => string } {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CVCHAT_KEY: KEY, CVCHAT_CONFIG_DIR: path.join(os.tmpdir(), 'cvchat-bench-web') } });
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CVCHAT_KEY: KEY, CVCHAT_CONFIG_DIR: configDir } });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));

@@ -78,6 +78,8 @@ export class Chat {
   private readonly inset: Inset;
   private readonly hud: Hud;
   private call: Call | null = null;
+  /** Who the call is with: a cvchat partner, or a browser's page (--web). */
+  private callFrom: 'partner' | 'browser' = 'partner';
   private capture: CaptureSource | undefined;
   private pipeline: CapturePipeline | undefined;
   private stopping = false;
@@ -104,7 +106,7 @@ export class Chat {
     this.inset = new Inset(this.backend);
     this.hud = new Hud(this.backend, () => chatHudLines(this.received, this.pipeline?.stats, this.rttMs, this.dropped, this.call?.sink.status, this.receiving));
     this.finder = new PartnerFinder(this.security, this.listen, this.peer, this.limits, {
-      call: (connection) => this.onCall(connection),
+      call: (connection, from) => this.onCall(connection, from),
       lost: (connection) => this.onLost(connection),
       fatal: (error) => this.end('quit', error),
     });
@@ -141,11 +143,13 @@ export class Chat {
     const opened = await openSource(this.backend, this.options);
     this.capture = opened.capture;
     try {
-      await this.finder.listen();
+      // The page first (its certificate may take openssl a moment): no partner is taken while it may still fail.
       if (this.webOptions) {
-        this.webPage = await WebPage.open('chat', this.security, this.listen.host, this.webOptions, this.limits.maxFrameBytes, (stream) => this.finder.adoptPage(stream));
+        this.webPage = await WebPage.open('chat', this.security, this.listen.host, this.webOptions, 1, (stream) => this.finder.adoptPage(stream));
       }
+      await this.finder.listen();
     } catch (error) {
+      this.webPage?.close();
       this.finder.stop();
       await this.capture.release();
       throw error;
@@ -211,7 +215,8 @@ export class Chat {
     await this.capture?.release();
   }
 
-  private onCall(connection: Connection): void {
+  private onCall(connection: Connection, from: 'partner' | 'browser'): void {
+    this.callFrom = from;
     const previous = this.call;
     if (previous) {
       // Both sides dialled at once and this connection won the tie-break: move the call over.
@@ -243,8 +248,12 @@ export class Chat {
       }
       this.options.display?.setNotice(CHAT_WINDOW, 'partner left; waiting for a new call...');
     } else {
-      notice(`chat: lost the connection to ${connection.remote}; ${this.peer ? 'reconnecting' : 'waiting for a new call'}...`);
-      this.options.display?.setNotice(CHAT_WINDOW, this.peer ? 'reconnecting...' : 'waiting for a new call...');
+      // A browser's tab that closed says nothing: it may come back (a reload), or the partner may call.
+      const browser = this.callFrom === 'browser';
+      const lost = browser ? `the browser at ${connection.remote} went away` : `lost the connection to ${connection.remote}`;
+      const next = !this.peer ? 'waiting for a new call' : browser ? `calling ${formatAddress(this.peer)}` : 'reconnecting';
+      notice(`chat: ${lost}; ${next}...`);
+      this.options.display?.setNotice(CHAT_WINDOW, `${next}...`);
     }
     return { showedFrames: call.framesShown > 0 || call.partnerLeft, callAgain: true };
   }

@@ -20,7 +20,7 @@ import { controlMessage } from '../../wire/control';
 
 export interface PartnerHooks {
   /** `connection` is now the call (replacing a previous one that lost the tie-break, if any). */
-  call(connection: Connection): void;
+  call(connection: Connection, from: 'partner' | 'browser'): void;
   /** The call's connection closed. Returns whether the call showed frames, and whether to call again. */
   lost(connection: Connection): { showedFrames: boolean; callAgain: boolean };
   /** Retrying cannot help (a wrong key, an unknown host): the chat ends with this error. */
@@ -107,7 +107,7 @@ export class PartnerFinder {
     this.links.add(link);
     connection.once('close', () => this.onClosed(link));
     this.active = link;
-    this.hooks.call(connection);
+    this.hooks.call(connection, 'browser');
     this.wakeDialer?.();
   }
 
@@ -185,11 +185,18 @@ export class PartnerFinder {
       connection.destroy();
       return;
     }
+    if (this.active?.page) {
+      // A browser has the call. No HELLO, so the caller never takes this for a call of its own.
+      connection.close(controlMessage('BUSY', 'this chat is already in a call with a browser'));
+      return;
+    }
     const link: Link = { connection, dialedByMe, peerNonce: null, page: false };
     this.links.add(link);
     connection.sendControl('HELLO', this.nonce.toString());
     connection.on('control', (kind, text) => {
       if (kind === 'HELLO' && link.peerNonce === null) this.onHello(link, text);
+      // The partner is in a call with someone else (a browser): our dialling backs off until it ends.
+      else if (kind === 'BUSY' && link.peerNonce === null) notice(`chat: ${connection.remote} is busy: ${text.slice(0, 200)}`);
     });
     connection.once('close', ({ error }) => {
       // The call's own end is the chat's to report; another link's end only when this side ended it for a reason.
@@ -227,7 +234,7 @@ export class PartnerFinder {
       if (preferred === current) return;
     }
     this.active = link;
-    this.hooks.call(link.connection);
+    this.hooks.call(link.connection, 'partner');
     this.wakeDialer?.();
   }
 
