@@ -16,6 +16,7 @@ import {
   startXvfb,
   statsLines,
   TEST_KEY,
+  tempDir,
   waitFor,
   writeTestClip,
   type Xvfb,
@@ -23,8 +24,11 @@ import {
 
 const ORANGE: [number, number, number] = [0, 140, 255]; // the test source's default bar (BGR)
 
+/** Where --web keeps its certificate in these runs (not the user's ~/.config). */
+const configDir = tempDir('cvchat-cli-config-');
+
 function headless(): NodeJS.ProcessEnv {
-  return { DISPLAY: '', WAYLAND_DISPLAY: '', QT_QPA_PLATFORM: '' };
+  return { DISPLAY: '', WAYLAND_DISPLAY: '', QT_QPA_PLATFORM: '', CVCHAT_CONFIG_DIR: configDir };
 }
 
 /**

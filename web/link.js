@@ -9,6 +9,8 @@ export const NO_KEY_MESSAGE = 'This link has no key. Open the full address the s
 const NEEDS_SECURE_MESSAGE = 'This page needs a secure connection (https, or http on localhost) to check the key.';
 const IMPOSTOR_MESSAGE = 'This server does not hold the key: it is not the sender you meant to reach.';
 const LEFT_MESSAGE = 'You left. Reload to join again.';
+/** The largest message this page sends; the server refuses messages above 256 KiB. */
+const MAX_MESSAGE_BYTES = 64 * 1024;
 
 /**
  * @typedef {'no-key' | 'connecting' | 'authenticating' | 'streaming' | 'refused' | 'ended' | 'error'} State
@@ -45,9 +47,13 @@ export class Link {
     events.state('connecting', 'Connecting…');
   }
 
-  /** One binary message, if the stream is open. @param {Bytes} message */
-  send(message) {
-    if (this.state === 'streaming' && this.socket.readyState === WebSocket.OPEN) this.socket.send(message);
+  /**
+   * Bytes of the wire, if the stream is open, in messages of MAX_MESSAGE_BYTES at most: the server
+   * takes no larger message (message edges mean nothing to it). @param {Bytes} bytes
+   */
+  send(bytes) {
+    if (this.state !== 'streaming' || this.socket.readyState !== WebSocket.OPEN) return;
+    for (let at = 0; at < bytes.length; at += MAX_MESSAGE_BYTES) this.socket.send(bytes.subarray(at, at + MAX_MESSAGE_BYTES));
   }
 
   /**
@@ -130,6 +136,8 @@ export class Link {
     const role = message.role;
     if (role !== 'viewer' && role !== 'chat') return this.end('error', `The server offers an unknown role "${role}".`);
     const insecure = message.insecure === true;
+    // The address carried a key, so the sender meant asks for it: a server that does not is another one.
+    if (insecure && this.key) return this.end('error', 'This server does not ask for the key in your address: it is not the sender you meant to reach (or it now runs with --insecure).');
     if (!insecure) {
       // A welcome that skips the key check, or carries the wrong proof, comes from a server without our key.
       if (!this.#verifyServer || !(await this.#verifyServer(message.proof))) return this.end('error', IMPOSTOR_MESSAGE);
@@ -154,8 +162,17 @@ export class Link {
     this.socket.send(JSON.stringify(answer.proof));
   }
 
-  /** @param {CloseEvent} event */
+  /**
+   * The socket closed. What the server said just before (a BUSY after the welcome, whose proof is
+   * still being checked) is read first: it, not the close, says why.
+   * @param {CloseEvent} event
+   */
   #onClose = (event) => {
+    void this.#handshake.then(() => this.#closed(event));
+  };
+
+  /** @param {CloseEvent} event */
+  #closed(event) {
     const detail = ` (code ${event.code}${event.reason ? `: ${event.reason}` : ''})`;
     // A refusal before the WebSocket opens (too many wrong keys from here) looks the same to a page.
     if (!this.#opened) return this.end('error', `Could not connect to cvchat at ${location.host}: it has stopped, the network is down, or it refuses this address for a while after wrong keys.`);
@@ -163,5 +180,5 @@ export class Link {
     if (this.state !== 'streaming') return this.end('error', `The connection closed during the key check${detail}.`);
     if (event.code === 1000 || event.code === 1001) return this.end('ended', `The server closed the connection${detail}.`);
     this.end('error', `The connection was lost${detail}.`);
-  };
+  }
 }
