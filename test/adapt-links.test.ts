@@ -17,7 +17,8 @@ import type { DecodedFrame } from '../lib/session/decoder';
 import { Receiver } from '../lib/session/receiver';
 import type { SendingStatus } from '../lib/session/sinks';
 import type { PointMeta } from '../lib/wire/meta';
-import { canUseNetns, cli, closeTo, freePort, python, statsLines, TEST_KEY, waitFor, type CliRun } from './helpers';
+import { launchChromium, openPage, pageState } from './browser';
+import { canUseNetns, cli, closeTo, freePort, python, statsLines, TEST_KEY, tempDir, waitFor, type CliRun } from './helpers';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const WIDTH = 1280;
@@ -77,12 +78,14 @@ describe('each peer\'s stream adapts to its own link (namespaces, a 2 Mbit/s tbf
   const shape = (ns: string | null, dev: string) =>
     execFileSync('tc', [...(ns ? ['-n', ns] : []), 'qdisc', 'add', 'dev', dev, 'root', 'tbf', ...SLOW_LINK], { stdio: 'pipe' });
 
+  /** Where a sender's --web keeps its certificate. */
+  const configDir = tempDir('cvchat-links-config-');
   /** What the current test started: stopped after it, pass or fail. */
   let stops: Array<() => Promise<unknown>> = [];
 
   /** cvchat's CLI on a host (namespace), tracked so that it is stopped after the test. */
   function cvchatIn(ns: string, args: string[]): CliRun {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, ...args], { env: { ...process.env, DISPLAY: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, ...args], { env: { ...process.env, DISPLAY: '', CVCHAT_CONFIG_DIR: configDir }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout!.on('data', (d: Buffer) => (out += d));
@@ -294,5 +297,33 @@ describe('each peer\'s stream adapts to its own link (namespaces, a 2 Mbit/s tbf
       `no decoder lost its stream: dropped ${slowViewer.receiver.stats.dropped} (slow), ${fastViewer.receiver.stats.dropped} (fast)`);
     assert.deepEqual([toSlow.codec, toFast.codec], ['h264', 'h264'], JSON.stringify(sending));
     assert.ok(toFast.bitrateBps! > toSlow.bitrateBps!, JSON.stringify(sending));
+  });
+
+  it('a browser on the slow link gets its own video stream at its link\'s rate, beside a native viewer on the fast one', async () => {
+    const noise = `videotestsrc pattern=snow is-live=true ! video/x-raw,width=${WIDTH},height=${HEIGHT},framerate=30/1 ! videoconvert ! appsink`;
+    const sender = await startSender(['--key', TEST_KEY, '--web', '9443'], ['--source', noise]);
+    const fastViewer = viewer(fast.address, 9000, { key: TEST_KEY }, 'auto');
+    const browser = await launchChromium();
+    stops.push(() => browser.close());
+    // The page and its WebSocket come over the slow link: the browser is at its far end.
+    const { page } = await openPage(browser, `https://${slow.address}:9443/#${TEST_KEY}`);
+    const isBrowser = (s: SendingStatus) => s.remote.startsWith(`${net}.1.1:`);
+    const toBrowser = await waitFor('the browser\'s stream to fit its link', () => {
+      const line = newestStats(sender, 'sender');
+      const status = (line?.sending as SendingStatus[] | undefined)?.find(isBrowser);
+      return status && status.codec === 'h264' && status.bitrateBps !== null && status.bitrateBps < 2e6 ? status : undefined;
+    }, ADAPT_DEADLINE_MS);
+    assert.ok(toBrowser.estimateBps !== null && toBrowser.estimateBps < 2.5e6, `the estimate follows the browser's link: ${JSON.stringify(toBrowser)}`);
+    const drawn = (await pageState(page)).framesDrawn;
+    const state = await waitFor('30 more frames in the browser', async () => {
+      const now = await pageState(page);
+      return now.framesDrawn >= drawn + 30 ? now : undefined;
+    }, ADAPT_DEADLINE_MS);
+    assert.equal(state.codec, 'h264');
+    await waitFor('30 frames on the fast viewer', () => (fastViewer.seen.length >= 30 ? true : undefined), ADAPT_DEADLINE_MS);
+    const sending = newestStats(sender, 'sender')!.sending as SendingStatus[];
+    const toFast = sending.find((s) => s.remote.startsWith(`${net}.2.1:`));
+    const browserNow = sending.find(isBrowser);
+    assert.ok(toFast && browserNow && toFast.bitrateBps! > 1.5 * browserNow.bitrateBps!, `the fast native viewer's stream has the higher bitrate: ${JSON.stringify(sending)}`);
   });
 });
