@@ -27,22 +27,31 @@ VideoWriter::VideoWriter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Vide
   state_ = std::make_shared<WriterState>();
 }
 
-// open(path, fourcc, fps, width, height) -> Promise<VideoWriter>
+// open(path, fourcc, fps, width, height[, pipeline]) -> Promise<VideoWriter>
+// pipeline: `path` is a GStreamer pipeline starting with appsrc (OpenCV's GStreamer backend, no fourcc).
 Napi::Value VideoWriter::Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  RequireArgs(info, 5, "open(path, fourcc, fps, width, height)");
+  RequireArgs(info, 5, "open(path, fourcc, fps, width, height[, pipeline])");
   std::string path = StringArg(info, 0, "path");
   std::string fourcc = StringArg(info, 1, "fourcc");
   double fps = NumberArg(info, 2, "fps");
   cv::Size size(IntArg(info, 3, "width"), IntArg(info, 4, "height"));
-  if (fourcc.size() != 4) ThrowCoded(env, "CVCHAT_INVALID_ARGUMENT", "fourcc must be 4 characters, e.g. MJPG");
+  bool pipeline = info.Length() > 5 && info[5].ToBoolean().Value();
+  if (!pipeline && fourcc.size() != 4) ThrowCoded(env, "CVCHAT_INVALID_ARGUMENT", "fourcc must be 4 characters, e.g. MJPG");
   Napi::Object object = Data(env).writer.New({Napi::External<int>::New(env, &tagValue)});
   auto state = VideoWriter::Unwrap(object)->state_;
   state->size = size;
   return RunAsync(
       env, "cvchat.writer.open",
-      [state, path, fourcc, fps, size] {
+      [state, path, fourcc, fps, size, pipeline] {
         std::lock_guard<std::mutex> lock(state->mutex);
+        if (pipeline) {
+          if (!state->writer.open(path, cv::CAP_GSTREAMER, 0, fps, size, true)) {
+            throw CodedError{"CVCHAT_WRITER_OPEN_FAILED", "GStreamer could not start the pipeline '" + path +
+                                                              "' (a missing element? see GST_DEBUG=2)"};
+          }
+          return;
+        }
         int code = cv::VideoWriter::fourcc(fourcc[0], fourcc[1], fourcc[2], fourcc[3]);
         if (!state->writer.open(path, cv::CAP_ANY, code, fps, size, true)) {
           throw CodedError{"CVCHAT_WRITER_OPEN_FAILED",

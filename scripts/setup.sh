@@ -32,8 +32,8 @@ case "$purpose" in
   run) ;;
   # An X server, key presses and screenshots for the window tests, Python cv2 peers, cmake for the
   # cmake-js build, ip for the chat between two network namespaces, Chromium for the web page's
-  # tests (driven by playwright-core; never a downloaded browser).
-  test) packages+=(cmake xvfb xdotool imagemagick python3-opencv python3-numpy iproute2 chromium) ;;
+  # tests (driven by playwright-core; never a downloaded browser), x264enc for publishing H.264.
+  test) packages+=(cmake xvfb xdotool imagemagick python3-opencv python3-numpy iproute2 chromium gstreamer1.0-plugins-ugly) ;;
   # Sample photographs (scikit-image) made into scenes by Python cv2, a window under Xvfb, and ip
   # and tc for the slow links, Chromium for the browser viewer's row.
   bench) packages+=(xvfb python3-opencv python3-numpy python3-skimage iproute2 chromium) ;;

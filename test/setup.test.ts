@@ -92,7 +92,7 @@ describe('scripts/setup.sh installs what each npm command needs', () => {
     const box = sandbox(t, { installed: 'none' });
     await runSetup(box, setupCommand('test'));
     const packages = installedPackages(box.calls());
-    for (const p of ['libopencv-dev', 'xvfb', 'xdotool', 'imagemagick', 'python3-opencv', 'cmake', 'chromium']) assert.ok(packages.includes(p), `${p} in ${packages}`);
+    for (const p of ['libopencv-dev', 'xvfb', 'xdotool', 'imagemagick', 'python3-opencv', 'cmake', 'chromium', 'gstreamer1.0-plugins-ugly']) assert.ok(packages.includes(p), `${p} in ${packages}`);
     assert.ok(!packages.includes('python3-skimage'), `python3-skimage not in ${packages}`);
   });
 

@@ -8,6 +8,7 @@ import { CvchatError, invalidOption } from '../base/errors';
 import { notice } from '../base/log';
 import type { BackendName } from '../media/backend';
 import { checkBackendName } from '../media/backends';
+import type { PublishOptions } from '../session/publish';
 import type { WebPageOptions } from '../session/web';
 import type { Wire } from '../wire/meta';
 import type { Command } from './help';
@@ -45,12 +46,41 @@ const WEB: ParseArgsConfig['options'] = {
   'web-key': { type: 'string' },
 };
 
+const PUBLISH: ParseArgsConfig['options'] = {
+  publish: { type: 'string' },
+  'publish-codec': { type: 'string' },
+  'publish-bitrate': { type: 'string' },
+};
+
 export const OPTIONS: Record<Command, ParseArgsConfig['options']> = {
-  sender: { ...COMMON, ...SOURCE, ...WEB, host: { type: 'string' }, port: { type: 'string' }, 'max-viewers': { type: 'string' } },
+  sender: { ...COMMON, ...SOURCE, ...WEB, ...PUBLISH, host: { type: 'string' }, port: { type: 'string' }, 'max-viewers': { type: 'string' } },
   receiver: { ...COMMON, ...LIMITS, connect: { type: 'string' } },
   demo: { ...COMMON, ...SOURCE },
   chat: { ...COMMON, ...SOURCE, ...LIMITS, ...WEB, listen: { type: 'string' }, peer: { type: 'string' }, stay: { type: 'boolean' } },
 };
+
+/** A bitrate: bits per second, or with k or M (1500k, 1.5M). */
+function bitrate(values: Values, name: string): number | undefined {
+  const text = values[name];
+  if (text === undefined) return undefined;
+  const match = typeof text === 'string' ? /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(text) : null;
+  if (!match) throw invalidOption(`--${name}`, 'bits per second, e.g. 1500000, 1500k or 1.5M', text);
+  const scale = { '': 1, k: 1e3, K: 1e3, m: 1e6, M: 1e6 }[match[2]] ?? 1;
+  return Math.round(Number(match[1]) * scale);
+}
+
+/** --publish URL with its codec and bitrate, or undefined; those need --publish. */
+export function publishOption(values: Values): PublishOptions | undefined {
+  const url = values.publish as string | undefined;
+  const codec = values['publish-codec'] as string | undefined;
+  const bitrateBps = bitrate(values, 'publish-bitrate');
+  if (url === undefined) {
+    if (codec !== undefined || bitrateBps !== undefined) throw new CvchatError('CVCHAT_INVALID_OPTION', '--publish-codec and --publish-bitrate are for publishing: add --publish rtp://HOST:PORT');
+    return undefined;
+  }
+  if (codec !== undefined && codec !== 'vp8' && codec !== 'h264') throw invalidOption('--publish-codec', 'vp8 or h264', codec);
+  return { url, codec, bitrateBps };
+}
 
 /** --web PORT with its certificate options, or undefined; the certificate options need --web. */
 export function webOption(values: Values): WebPageOptions | undefined {

@@ -14,7 +14,7 @@ import { Chat } from '../session/chat/chat';
 import { Receiver } from '../session/receiver';
 import { Sender } from '../session/sender';
 import { StatsPrinter, type StreamStats } from '../session/stats';
-import { applyWire, backendOption, codecOption, integer, keyOption, limitOptions, OPTIONS, securityOptions, sourceOptions, webOption, type Values } from './args';
+import { applyWire, backendOption, codecOption, integer, keyOption, limitOptions, OPTIONS, securityOptions, sourceOptions, publishOption, webOption, type Values } from './args';
 import { COMMAND_HELP, MAIN_HELP, type Command } from './help';
 import { ask, canPrompt } from './prompt';
 
@@ -95,6 +95,7 @@ async function runSender(values: Values): Promise<number> {
     maxViewers: integer(values, 'max-viewers'),
     frames: integer(values, 'frames'),
     web: webOption(values),
+    publish: publishOption(values),
     backend,
     display,
   });
@@ -104,7 +105,7 @@ async function runSender(values: Values): Promise<number> {
   if (s.keyGenerated && s.security.mode === 'tls') {
     announceKey(s.security.key, `npm start receiver -- --connect ${host === undefined || host === '0.0.0.0' ? 'THIS_MACHINE' : host}:${s.port}`);
   }
-  return supervise({ stop: () => s.stop(), done: s.run() }, [{ stats: s.stats, extra: () => ({ dropped: s.dropped, viewers: s.viewerCount, sending: s.viewerStates() }) }], values, display);
+  return supervise({ stop: () => s.stop(), done: s.run() }, [{ stats: s.stats, extra: () => ({ dropped: s.dropped, viewers: s.viewerCount, sending: s.viewerStates(), ...(s.publishing ? { publishing: s.publishing } : {}) }) }], values, display);
 }
 
 async function runReceiver(values: Values): Promise<number> {

@@ -106,7 +106,7 @@ export type NativeCaptureSpec = CaptureSpec;
 export interface NativeAddon {
   Frame: { new (): never; fromBuffer(pixels: Buffer, width: number, height: number, channels: number): NativeFrame };
   Capture: { open(spec: NativeCaptureSpec): Promise<NativeCapture> };
-  VideoWriter: { open(path: string, fourcc: string, fps: number, width: number, height: number): Promise<NativeWriter> };
+  VideoWriter: { open(path: string, fourcc: string, fps: number, width: number, height: number, pipeline?: boolean): Promise<NativeWriter> };
   encode(frame: NativeFrame, format: ImageFormat, quality: number, width?: number, height?: number): Promise<Buffer>;
   decode(bytes: Buffer, maxPixels: number, channels: number, width?: number, height?: number): Promise<NativeFrame>;
   probeImage(bytes: Buffer): { format: string; width: number; height: number } | null;

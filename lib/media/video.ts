@@ -117,6 +117,16 @@ export interface WriterOptions {
   fourcc?: string;
 }
 
+/**
+ * A GStreamer pipeline fed with BGR frames: it starts with `appsrc` and ends in a sink of its own
+ * (udpsink, filesink...). Opened by OpenCV's GStreamer backend.
+ */
+export async function openPipelineWriter(pipeline: string, options: Omit<WriterOptions, 'fourcc'>): Promise<VideoWriter> {
+  checkString('pipeline', pipeline);
+  if (!/^\s*appsrc\b/.test(pipeline)) throw invalidOption('pipeline', 'GStreamer pipeline starting with appsrc', pipeline);
+  return openWriter(pipeline, options, '', true);
+}
+
 export interface VideoWriter {
   write(frame: VideoFrame): Promise<void>;
   release(): Promise<void>;
@@ -125,12 +135,17 @@ export interface VideoWriter {
 export async function openVideoWriter(path: string, options: WriterOptions): Promise<VideoWriter> {
   checkString('path', path);
   if (typeof options !== 'object' || options === null) throw invalidOption('options', 'object', options);
+  const fourcc = options.fourcc ?? 'MJPG';
+  if (typeof fourcc !== 'string' || fourcc.length !== 4) throw invalidOption('fourcc', 'four-character string', fourcc);
+  return openWriter(path, options, fourcc, false);
+}
+
+async function openWriter(path: string, options: Omit<WriterOptions, 'fourcc'>, fourcc: string, pipeline: boolean): Promise<VideoWriter> {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'object', options);
   const width = checkInteger('width', options.width, 1, MAX_DIMENSION);
   const height = checkInteger('height', options.height, 1, MAX_DIMENSION);
   const fps = checkNumber('fps', options.fps ?? 30, 0.1, MAX_FPS);
-  const fourcc = options.fourcc ?? 'MJPG';
-  if (typeof fourcc !== 'string' || fourcc.length !== 4) throw invalidOption('fourcc', 'four-character string', fourcc);
-  const writer: NativeWriter = await withCallerStack(() => native().VideoWriter.open(path, fourcc, fps, width, height));
+  const writer: NativeWriter = await withCallerStack(() => native().VideoWriter.open(path, fourcc, fps, width, height, pipeline));
   return {
     write: (frame) => {
       assertNativeFrame(frame);

@@ -19,6 +19,7 @@ import { backendFor, checkCodec, checkFrameLimit, checkSendOptions, checkTimeout
 import { FrameSizeModel } from './adapt';
 import { CapturePipeline } from './pipeline';
 import { ConnectionSink, FanOut, type Adaptation, type FrameSink, type SendingStatus, type VideoSending } from './sinks';
+import { checkPublishOptions, Publisher, type CheckedPublish, type PublishOptions, type PublishStatus } from './publish';
 import { checkWebOptions, WebPage, type WebPageOptions } from './web';
 
 export const SENDER_WINDOW = 'TRANSMITTING VIDEO';
@@ -39,6 +40,8 @@ export interface SenderOptions extends SessionOptions, SendOptions {
   capture?: CaptureSource;
   /** Serve a web page on this port too (on `host`): browsers watch as viewers, within maxViewers. */
   web?: WebPageOptions;
+  /** Publish the video to a media server too (RTP, a fixed bitrate), beside the direct viewers. */
+  publish?: PublishOptions;
 }
 
 export type SenderEnd = 'ended' | 'limit' | 'stopped';
@@ -74,6 +77,8 @@ export class Sender {
   private readonly sinks: FanOut;
   private readonly server: net.Server;
   private readonly webOptions: WebPageOptions | undefined;
+  private readonly publishOptions: CheckedPublish | undefined;
+  private publisher: Publisher | undefined;
   /** The web page, once started with `web`. */
   webPage: WebPage | undefined;
   readonly security: Security;
@@ -98,6 +103,10 @@ export class Sender {
     this.video = { backend: this.backend, codecs: checkCodec(options.codec, this.backend, options.wire) };
     ({ security: this.security, keyGenerated: this.keyGenerated } = offeredSecurity(options));
     this.webOptions = checkWebOptions(options.web);
+    this.publishOptions = checkPublishOptions(options.publish);
+    if (this.publishOptions && this.backend.name !== 'native') {
+      throw new CvchatError('CVCHAT_INVALID_OPTION', 'Publishing feeds GStreamer through the native addon: drop --backend opencv4nodejs or --publish');
+    }
     this.sinks = new FanOut(this.backend);
     this.server = createListener(
       this.security,
@@ -126,6 +135,11 @@ export class Sender {
     let total = this.droppedByViewersThatLeft;
     for (const viewer of this.viewers) total += viewer.connection.dropped;
     return total;
+  }
+
+  /** What is published (--publish), or null. */
+  get publishing(): PublishStatus | null {
+    return this.publisher?.status ?? null;
   }
 
   /** Per viewer: its rate estimate and the size and quality it is sent. */
@@ -164,9 +178,25 @@ export class Sender {
       throw error;
     }
     const info = this.capture.info;
+    if (this.publishOptions) {
+      const { target, stream } = this.publishOptions;
+      try {
+        this.publisher = await Publisher.open(target, stream, info.width, info.height, opened.fps);
+      } catch (error) {
+        this.webPage?.close();
+        this.server.close();
+        await this.capture.release();
+        throw error;
+      }
+      this.sinks.add(this.publisher);
+    }
     const mode = this.security.mode === 'tls' ? 'encrypted' : 'UNENCRYPTED (--insecure)';
     notice(`sending ${info.width}x${info.height} from ${info.backend} on ${formatAddress({ host: this.host, port: this.port })}, ${mode}, up to ${this.maxViewers} viewers`);
     this.webPage?.announce();
+    if (this.publishOptions) {
+      const { target, stream } = this.publishOptions;
+      notice(`publishing ${stream.codec} at ${(stream.bitrateBps / 1e6).toFixed(2)} Mbit/s (RTP payload type ${stream.payloadType}, a keyframe every 2 s) to rtp://${formatAddress(target)}`);
+    }
     const display = this.options.display;
     if (display) {
       display.open(SENDER_WINDOW, info.width || 640, info.height || 480, 'starting...');
@@ -236,6 +266,7 @@ export class Sender {
     this.sinks.close();
     this.server.close();
     this.webPage?.close();
+    await this.publisher?.close();
     // Viewers get a moment to read what was sent, then nothing is left open.
     for (const viewer of this.viewers) viewer.connection.close();
     await this.capture?.release();

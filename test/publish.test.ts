@@ -1,0 +1,138 @@
+// Publishing (--publish rtp://): the sender's video as RTP, read back here packet by packet (the
+// payload type, the codec's keyframes at least every 2 s) and decoded by GStreamer's own RTP
+// depayloader and decoder, as a media server's would.
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { describe, it } from 'node:test';
+
+import { labelColor } from '../lib/media/source';
+import { framePixels, openCapture } from '../lib/media/video';
+import { Sender } from '../lib/session/sender';
+import { closeTo, exitWithin, runCli, TEST_KEY, waitFor } from './helpers';
+
+/** A free UDP port on loopback. */
+async function freeUdpPort(): Promise<number> {
+  const socket = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+interface Packet {
+  payloadType: number;
+  /** The packet starts a keyframe. */
+  keyframe: boolean;
+  at: number;
+}
+
+/** Whether an RTP payload starts a keyframe: VP8 (RFC 7741) or H.264 (RFC 6184: an IDR or SPS NAL unit). */
+function startsKeyframe(codec: 'vp8' | 'h264', payload: Buffer): boolean {
+  if (codec === 'h264') {
+    const nal = payload[0] & 0x1f;
+    if (nal === 28) return (payload[1] & 0x80) !== 0 && (payload[1] & 0x1f) === 5; // FU-A, start of an IDR
+    if (nal === 24) return (payload[3] & 0x1f) === 7 || (payload[3] & 0x1f) === 5; // STAP-A led by SPS or IDR
+    return nal === 5 || nal === 7;
+  }
+  // The VP8 payload descriptor: X, then S (start of a partition) and PID; its extensions; then the
+  // VP8 frame, whose first bit is 0 for a keyframe.
+  let at = 1;
+  const start = (payload[0] & 0x10) !== 0 && (payload[0] & 0x07) === 0;
+  if (payload[0] & 0x80) {
+    const ext = payload[at++];
+    if (ext & 0x80) at += payload[at] & 0x80 ? 2 : 1; // picture id
+    if (ext & 0x40) at += 1; // TL0PICIDX
+    if (ext & 0x30) at += 1; // TID/KEYIDX
+  }
+  return start && (payload[at] & 0x01) === 0;
+}
+
+/** Receives RTP on `port` for `ms`; returns its packets. */
+async function capturePackets(port: number, codec: 'vp8' | 'h264', ms: number): Promise<Packet[]> {
+  const socket = dgram.createSocket('udp4');
+  const packets: Packet[] = [];
+  socket.on('message', (message) => {
+    const csrc = message[0] & 0x0f;
+    const extension = (message[0] & 0x10) !== 0;
+    let at = 12 + 4 * csrc;
+    if (extension) at += 4 + 4 * message.readUInt16BE(at + 2);
+    packets.push({ payloadType: message[1] & 0x7f, keyframe: startsKeyframe(codec, message.subarray(at)), at: performance.now() });
+  });
+  await new Promise<void>((resolve) => socket.bind(port, '127.0.0.1', resolve));
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return packets;
+}
+
+async function publishingSender(label: string, port: number, codec: 'vp8' | 'h264') {
+  const sender = new Sender({
+    source: 'test', width: 320, height: 240, fps: 30, label, key: TEST_KEY, host: '127.0.0.1', port: 0,
+    publish: { url: `rtp://127.0.0.1:${port}`, codec, bitrateBps: 800_000 },
+  });
+  await sender.start();
+  return { sender, done: sender.run() };
+}
+
+describe('publishing RTP (--publish)', () => {
+  for (const codec of ['vp8', 'h264'] as const) {
+    it(`${codec}: RTP with payload type ${codec === 'vp8' ? 100 : 96} and a keyframe at least every 2 s, at about the bitrate asked`, async () => {
+      const port = await freeUdpPort();
+      const { sender, done } = await publishingSender(`publish-${codec}`, port, codec);
+      try {
+        // Listening starts after the publisher: what comes first is mid-stream, as for a late viewer.
+        const packets = await capturePackets(port, codec, 5000);
+        assert.ok(packets.length > 100, `${packets.length} packets`);
+        assert.deepEqual([...new Set(packets.map((p) => p.payloadType))], [codec === 'vp8' ? 100 : 96]);
+        // A keyframe spans packets (and H.264 sends its parameter sets first): one time per keyframe.
+        const keyframes = packets.filter((p) => p.keyframe).map((p) => p.at).filter((at, i, all) => i === 0 || at - all[i - 1] > 100);
+        assert.ok(keyframes.length >= 2, `${keyframes.length} keyframes in 5 s`);
+        const gaps = keyframes.slice(1).map((at, i) => at - keyframes[i]);
+        assert.ok(Math.max(...gaps) <= 2300, `keyframes every ${gaps.map((g) => g.toFixed(0)).join(', ')} ms`);
+        const status = sender.publishing!;
+        assert.equal(status.codec, codec);
+        assert.ok(status.frames > 100, `${status.frames} frames published`);
+      } finally {
+        await sender.stop();
+        await done;
+      }
+    });
+  }
+
+  it('GStreamer\'s RTP depayloader and VP8 decoder show the test picture, its colours intact', async () => {
+    const port = await freeUdpPort();
+    const { sender, done } = await publishingSender('published', port, 'vp8');
+    const caps = 'application/x-rtp,media=video,encoding-name=VP8,payload=100,clock-rate=90000';
+    const receiver = await openCapture({ source: `udpsrc address=127.0.0.1 port=${port} caps="${caps}" ! rtpjitterbuffer latency=50 ! rtpvp8depay ! vp8dec ! videoconvert ! appsink` });
+    try {
+      let shown = 0;
+      await waitFor('10 decoded frames with the label\'s colour', async () => {
+        const frame = await receiver.read();
+        if (!frame) return undefined;
+        const [width, height, bar] = [frame.width, frame.height, [...framePixels(frame).subarray(0, 3)]];
+        frame.release();
+        assert.deepEqual([width, height], [320, 240]);
+        if (closeTo(bar, labelColor('published'), 30)) shown++;
+        return shown >= 10 ? true : undefined;
+      }, 20_000);
+    } finally {
+      await receiver.release();
+      await sender.stop();
+      await done;
+    }
+  });
+
+  it('bad --publish values are named, with what is expected', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['sender', '--publish', 'http://example.com/'], /rtp:\/\/HOST:PORT.*for --publish/],
+      [['sender', '--publish', 'rtp://127.0.0.1:5004', '--publish-codec', 'av1'], /vp8 or h264 for --publish-codec/],
+      [['sender', '--publish', 'rtp://127.0.0.1:5004', '--publish-bitrate', 'fast'], /bits per second.*for --publish-bitrate/],
+      [['sender', '--publish-codec', 'h264'], /add --publish rtp:\/\/HOST:PORT/],
+      [['sender', '--source', 'test', '--port', '0', '--publish', 'rtp://a host! filesink:5004'], /for --publish/],
+    ];
+    for (const [args, message] of cases) {
+      const run = runCli(args, { DISPLAY: '' });
+      assert.equal(await exitWithin(run, 10_000), 2, args.join(' '));
+      assert.match(run.stderr(), message);
+    }
+  });
+});
