@@ -72,8 +72,9 @@ Window: "TRANSMITTING VIDEO" (q or Esc to stop).
 ${WEB('browsers watch there, as viewers')}
   --publish URL          also publish the video to a media server, beside the direct viewers:
                          rtp://HOST:PORT sends RTP there (a Janus streaming mountpoint's port; the
-                         sample mountpoint 1 takes VP8 on port 5004). A fixed bitrate, a keyframe
-                         every 2 s. See npm run janus
+                         sample mountpoint 1 takes VP8 on port 5004); janus://HOST[:PORT]/ID?secret=S
+                         [&admin_key=K] finds Janus's mountpoint ID through its HTTP API (port
+                         8088), or makes it. A fixed bitrate, a keyframe every 2 s. See npm run janus
   --publish-codec C      vp8 (default, RTP payload type 100) or h264 (96; needs gstreamer1.0-plugins-ugly)
   --publish-bitrate B    bits per second, e.g. 1500k or 2M (default 1.5M)
 ${SOURCE}

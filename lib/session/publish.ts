@@ -10,6 +10,7 @@ import { checkInteger, CvchatError, invalidOption } from '../base/errors';
 import { notice } from '../base/log';
 import type { VideoFrame } from '../media/backend';
 import { openPipelineWriter, type VideoWriter } from '../media/video';
+import { findOrMakeMountpoint, parseJanusUrl, type JanusMountpointAddress } from '../net/janus';
 import type { FrameSink } from './sinks';
 
 export type PublishCodec = 'vp8' | 'h264';
@@ -129,7 +130,10 @@ export class Publisher implements FrameSink {
 
 /** What --publish and its options say. */
 export interface PublishOptions {
-  /** rtp://HOST:PORT: an RTP receiver (a Janus streaming mountpoint's port). */
+  /**
+   * rtp://HOST:PORT: an RTP receiver (a Janus streaming mountpoint's port); or
+   * janus://HOST[:PORT]/ID?secret=S[&admin_key=K]: Janus's mountpoint ID, made if it does not exist.
+   */
   url: string;
   /** vp8 (default) or h264. */
   codec?: PublishCodec;
@@ -140,18 +144,27 @@ export interface PublishOptions {
 }
 
 export interface CheckedPublish {
-  target: RtpTarget;
+  to: { rtp: RtpTarget } | { janus: JanusMountpointAddress };
   stream: PublishStream;
+}
+
+/** Where the RTP goes: the rtp:// target, or the port of the Janus mountpoint (found, or made now). */
+export async function publishTarget(publish: CheckedPublish): Promise<{ target: RtpTarget; described: string }> {
+  if ('rtp' in publish.to) return { target: publish.to.rtp, described: `rtp://${publish.to.rtp.host}:${publish.to.rtp.port}` };
+  const address = publish.to.janus;
+  const mountpoint = await findOrMakeMountpoint(address, publish.stream);
+  const described = `Janus mountpoint ${address.id} (${mountpoint.created ? 'made now' : 'found'}) at ${address.api}, RTP to ${mountpoint.host}:${mountpoint.port}`;
+  return { target: { host: mountpoint.host, port: mountpoint.port }, described };
 }
 
 export function checkPublishOptions(options: unknown): CheckedPublish | undefined {
   if (options === undefined) return undefined;
   if (!options || typeof options !== 'object') throw invalidOption('publish', 'object ({ url })', options);
   const { url, codec = 'vp8', bitrateBps = DEFAULT_PUBLISH_BITRATE, payloadType } = options as PublishOptions;
-  if (typeof url !== 'string') throw invalidOption('publish url', 'rtp://HOST:PORT', url);
+  if (typeof url !== 'string') throw invalidOption('publish url', 'rtp://HOST:PORT or janus://HOST[:PORT]/ID?secret=...', url);
   if (codec !== 'vp8' && codec !== 'h264') throw invalidOption('publish codec', "'vp8' or 'h264'", codec);
   return {
-    target: parseRtpUrl(url),
+    to: url.startsWith('janus:') ? { janus: parseJanusUrl(url) } : { rtp: parseRtpUrl(url) },
     stream: {
       codec,
       bitrateBps: checkInteger('publish bitrate', bitrateBps, 50_000, 100_000_000),

@@ -19,7 +19,7 @@ import { backendFor, checkCodec, checkFrameLimit, checkSendOptions, checkTimeout
 import { FrameSizeModel } from './adapt';
 import { CapturePipeline } from './pipeline';
 import { ConnectionSink, FanOut, type Adaptation, type FrameSink, type SendingStatus, type VideoSending } from './sinks';
-import { checkPublishOptions, Publisher, type CheckedPublish, type PublishOptions, type PublishStatus } from './publish';
+import { checkPublishOptions, Publisher, publishTarget, type CheckedPublish, type PublishOptions, type PublishStatus } from './publish';
 import { checkWebOptions, WebPage, type WebPageOptions } from './web';
 
 export const SENDER_WINDOW = 'TRANSMITTING VIDEO';
@@ -178,10 +178,12 @@ export class Sender {
       throw error;
     }
     const info = this.capture.info;
+    let publishing = '';
     if (this.publishOptions) {
-      const { target, stream } = this.publishOptions;
       try {
-        this.publisher = await Publisher.open(target, stream, info.width, info.height, opened.fps);
+        const { target, described } = await publishTarget(this.publishOptions);
+        publishing = described;
+        this.publisher = await Publisher.open(target, this.publishOptions.stream, info.width, info.height, opened.fps);
       } catch (error) {
         this.webPage?.close();
         this.server.close();
@@ -194,8 +196,8 @@ export class Sender {
     notice(`sending ${info.width}x${info.height} from ${info.backend} on ${formatAddress({ host: this.host, port: this.port })}, ${mode}, up to ${this.maxViewers} viewers`);
     this.webPage?.announce();
     if (this.publishOptions) {
-      const { target, stream } = this.publishOptions;
-      notice(`publishing ${stream.codec} at ${(stream.bitrateBps / 1e6).toFixed(2)} Mbit/s (RTP payload type ${stream.payloadType}, a keyframe every 2 s) to rtp://${formatAddress(target)}`);
+      const { stream } = this.publishOptions;
+      notice(`publishing ${stream.codec} at ${(stream.bitrateBps / 1e6).toFixed(2)} Mbit/s (RTP payload type ${stream.payloadType}, a keyframe every 2 s) to ${publishing}`);
     }
     const display = this.options.display;
     if (display) {
