@@ -68,6 +68,7 @@ const status = {
   rewatches: 0,
   hud: true,
   leave,
+  inboundVideo,
 };
 Object.assign(window, { cvchatJanus: status });
 
@@ -201,6 +202,22 @@ function leave() {
   stop();
   video.srcObject = null;
   show('left', 'You left. Reload the page to watch again.');
+}
+
+/**
+ * The current connection's video statistics (getStats' inbound-rtp), for measurements that need
+ * more than the page keeps; null before a connection.
+ * @returns {Promise<Record<string, unknown> | null>}
+ */
+async function inboundVideo() {
+  const pc = handle?.webrtcStuff.pc;
+  if (!pc) return null;
+  /** @type {Record<string, unknown> | null} */
+  let found = null;
+  (await pc.getStats()).forEach((report) => {
+    if (report.type === 'inbound-rtp' && report.kind === 'video') found = { ...report };
+  });
+  return found;
 }
 
 /** Counts shown frames, and their size, as the browser presents them. */
