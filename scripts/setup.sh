@@ -5,6 +5,8 @@
 #   --for run     (the default) what building and running cvchat needs: `npm start`
 #   --for test    that, and what the tests use: `npm test`
 #   --for bench   that, and what the benchmark uses: `npm run bench`
+#   --for janus   only the local Janus media server and its page's scripts: `npm run janus` (it
+#                 builds nothing: Janus does not need cvchat's addon)
 #   --quiet       say nothing when nothing needs doing
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,7 +18,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --quiet) quiet=1 ;;
     --for) purpose=${2:-}; shift ;;
-    *) say "unknown option '$1' (expected --quiet, --for run|test|bench)"; exit 2 ;;
+    *) say "unknown option '$1' (expected --quiet, --for run|test|bench|janus)"; exit 2 ;;
   esac
   shift
 done
@@ -27,17 +29,22 @@ done
 # libavcodec-dev and libavutil-dev: H.264 (libx264 through libavcodec, and its decoder); libvpx-dev:
 # VP8, used directly because FFmpeg's wrapper cannot change the bitrate mid-stream (native/video_codec.h).
 # openssl: the self-signed certificate of the web page (--web), made once and kept.
+# Janus, with janus.js and WebRTC's adapter.js for the Janus viewer's page (web/janus.html): a local
+# media server that cvchat publishes to (--publish), for the tests, the benchmark and `npm run janus`.
+janus=(janus libjs-janus-gateway libjs-webrtc-adapter)
 packages=(libopencv-dev libjpeg-dev libavcodec-dev libavutil-dev libvpx-dev pkg-config g++ make python3 gstreamer1.0-plugins-base gstreamer1.0-plugins-good openssl)
 case "$purpose" in
   run) ;;
   # An X server, key presses and screenshots for the window tests, Python cv2 peers, cmake for the
   # cmake-js build, ip for the chat between two network namespaces, Chromium for the web page's
-  # tests (driven by playwright-core; never a downloaded browser), x264enc for publishing H.264.
-  test) packages+=(cmake xvfb xdotool imagemagick python3-opencv python3-numpy iproute2 chromium gstreamer1.0-plugins-ugly) ;;
+  # tests (driven by playwright-core; never a downloaded browser), x264enc for publishing H.264,
+  # and Janus for the browsers that watch what is published.
+  test) packages+=(cmake xvfb xdotool imagemagick python3-opencv python3-numpy iproute2 chromium gstreamer1.0-plugins-ugly "${janus[@]}") ;;
   # Sample photographs (scikit-image) made into scenes by Python cv2, a window under Xvfb, and ip
-  # and tc for the slow links, Chromium for the browser viewer's row.
-  bench) packages+=(xvfb python3-opencv python3-numpy python3-skimage iproute2 chromium) ;;
-  *) say "--for takes run, test or bench, not '$purpose'"; exit 2 ;;
+  # and tc for the slow links, Chromium for the browser viewer's row, Janus for the viewers per core.
+  bench) packages+=(xvfb python3-opencv python3-numpy python3-skimage iproute2 chromium "${janus[@]}") ;;
+  janus) packages=("${janus[@]}") ;;
+  *) say "--for takes run, test, bench or janus, not '$purpose'"; exit 2 ;;
 esac
 # One dpkg-query for all of them: this runs before every npm start, and each call costs ~10 ms.
 declare -A installed=()
@@ -51,7 +58,11 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null; then
     say "these packages are missing and this is not a Debian/Ubuntu system: ${missing[*]}"
-    say "install OpenCV 4 development files (with pkg-config or CMake config) and the tools above, then run the npm command again"
+    if [ "$purpose" = janus ]; then
+      say "install Janus (its streaming plugin and HTTP transport), janus.js and adapter.js, then run the npm command again"
+    else
+      say "install OpenCV 4 development files (with pkg-config or CMake config) and the tools above, then run the npm command again"
+    fi
     exit 1
   fi
   if [ "$(id -u)" = 0 ]; then
@@ -67,6 +78,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# Janus runs on its own: nothing of cvchat's needs building for it.
+if [ "$purpose" = janus ]; then
+  [ $quiet = 1 ] || say "ready"
+  exit 0
 fi
 
 # Node modules. `npm install` also builds the addon (node-gyp-build) and the TypeScript (prepare).

@@ -9,10 +9,12 @@ import { describe, it, type TestContext } from 'node:test';
 
 import { execFileP, root, tempDir } from './helpers';
 
+/** The local media server that publishing is tried with, and its viewer page's scripts. */
+const JANUS_PACKAGES = ['janus', 'libjs-janus-gateway', 'libjs-webrtc-adapter'];
 const packageJson = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 
 /** The set-up step of an npm script: what it runs before `&&`. */
-function setupCommand(script: 'start' | 'test' | 'bench'): string {
+function setupCommand(script: 'start' | 'test' | 'bench' | 'janus'): string {
   const command = String(packageJson.scripts[script]).split('&&')[0].trim();
   assert.match(command, /^bash scripts\/setup\.sh\b/, `npm ${script} starts with the set-up step`);
   return command;
@@ -83,7 +85,7 @@ describe('scripts/setup.sh installs what each npm command needs', () => {
     assert.deepEqual(calls.filter((c) => !c.startsWith('apt-get ')), [], 'only the apt step acts');
     const packages = installedPackages(calls);
     for (const p of ['libopencv-dev', 'libjpeg-dev', 'libavcodec-dev', 'libavutil-dev', 'libvpx-dev', 'pkg-config', 'g++', 'make', 'openssl']) assert.ok(packages.includes(p), `${p} in ${packages}`);
-    for (const p of ['xvfb', 'xdotool', 'imagemagick', 'python3-opencv', 'python3-skimage', 'cmake']) {
+    for (const p of ['xvfb', 'xdotool', 'imagemagick', 'python3-opencv', 'python3-skimage', 'cmake', ...JANUS_PACKAGES]) {
       assert.ok(!packages.includes(p), `${p} not in ${packages}`);
     }
   });
@@ -92,7 +94,7 @@ describe('scripts/setup.sh installs what each npm command needs', () => {
     const box = sandbox(t, { installed: 'none' });
     await runSetup(box, setupCommand('test'));
     const packages = installedPackages(box.calls());
-    for (const p of ['libopencv-dev', 'xvfb', 'xdotool', 'imagemagick', 'python3-opencv', 'cmake', 'chromium', 'gstreamer1.0-plugins-ugly']) assert.ok(packages.includes(p), `${p} in ${packages}`);
+    for (const p of ['libopencv-dev', 'xvfb', 'xdotool', 'imagemagick', 'python3-opencv', 'cmake', 'chromium', 'gstreamer1.0-plugins-ugly', ...JANUS_PACKAGES]) assert.ok(packages.includes(p), `${p} in ${packages}`);
     assert.ok(!packages.includes('python3-skimage'), `python3-skimage not in ${packages}`);
   });
 
@@ -100,13 +102,21 @@ describe('scripts/setup.sh installs what each npm command needs', () => {
     const box = sandbox(t, { installed: 'none' });
     await runSetup(box, setupCommand('bench'));
     const packages = installedPackages(box.calls());
-    for (const p of ['libopencv-dev', 'python3-skimage', 'python3-opencv', 'xvfb', 'chromium']) assert.ok(packages.includes(p), `${p} in ${packages}`);
+    for (const p of ['libopencv-dev', 'python3-skimage', 'python3-opencv', 'xvfb', 'chromium', ...JANUS_PACKAGES]) assert.ok(packages.includes(p), `${p} in ${packages}`);
     for (const p of ['xdotool', 'imagemagick']) assert.ok(!packages.includes(p), `${p} not in ${packages}`);
+  });
+
+  it('npm run janus: Janus and its page\'s scripts alone, and nothing built', async (t) => {
+    const box = sandbox(t, { installed: 'none', built: false });
+    await runSetup(box, setupCommand('janus'));
+    const calls = box.calls();
+    assert.deepEqual(calls.filter((c) => !c.startsWith('apt-get ')), [], 'neither npm nor the compiler runs');
+    assert.deepEqual(installedPackages(calls).sort(), [...JANUS_PACKAGES].sort());
   });
 
   // The test run has installed what tests need (npm test runs setup.sh first), and that includes
   // what running needs: the machine's own dpkg-query answers here.
-  for (const script of ['start', 'test'] as const) {
+  for (const script of ['start', 'test', 'janus'] as const) {
     it(`npm ${script} with everything in place: only checks, quietly`, async (t) => {
       const box = sandbox(t, { installed: 'real' });
       const { stdout, stderr } = await runSetup(box, setupCommand(script));

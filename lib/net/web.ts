@@ -70,6 +70,7 @@ export interface WebHooks {
 interface PageFile {
   body: Buffer;
   type: string;
+  headers: Record<string, string>;
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -90,7 +91,27 @@ const PAGE_HEADERS = {
   'Permissions-Policy': 'camera=(self), microphone=(), geolocation=()',
 };
 
+/**
+ * The Janus viewer's page (janus.html) talks to a Janus server that is not this one, wherever the
+ * address says (janus.js's HTTP API or WebSocket): it may connect anywhere; all else is as strict
+ * as the main page's. It takes no camera.
+ */
+const JANUS_PAGE_HEADERS = {
+  ...PAGE_HEADERS,
+  'Content-Security-Policy': PAGE_HEADERS['Content-Security-Policy'].replace("connect-src 'self'", "connect-src 'self' http: https: ws: wss:"),
+  'Permissions-Policy': 'camera=(), microphone=(), geolocation=()',
+};
+
 export const PAGE_DIR = path.join(packageRoot, 'web');
+
+/**
+ * The Janus viewer's scripts, from Debian's packages (libjs-webrtc-adapter, libjs-janus-gateway), at
+ * the page's own origin: nothing comes from a CDN. Served when installed; the page says when not.
+ */
+export const JANUS_SCRIPTS: Record<string, string> = {
+  '/adapter.js': '/usr/share/javascript/webrtc-adapter/adapter.js',
+  '/janus.js': '/usr/share/javascript/janus-gateway/janus.js',
+};
 
 async function readPage(dir: string): Promise<Map<string, PageFile>> {
   let names: string[];
@@ -102,7 +123,15 @@ async function readPage(dir: string): Promise<Map<string, PageFile>> {
   const files = new Map<string, PageFile>();
   for (const name of names) {
     const type = CONTENT_TYPES[path.extname(name)];
-    if (type) files.set(`/${name}`, { body: await fs.readFile(path.join(dir, name)), type });
+    const headers = name === 'janus.html' ? JANUS_PAGE_HEADERS : PAGE_HEADERS;
+    if (type) files.set(`/${name}`, { body: await fs.readFile(path.join(dir, name)), type, headers });
+  }
+  for (const [name, file] of Object.entries(JANUS_SCRIPTS)) {
+    try {
+      files.set(name, { body: await fs.readFile(file), type: CONTENT_TYPES['.js'], headers: PAGE_HEADERS });
+    } catch {
+      // not installed: janus.html says what to install
+    }
   }
   const index = files.get('/index.html');
   if (!index) throw new CvchatError('CVCHAT_PAGE_MISSING', `The web page's index.html is missing in ${dir}: reinstall cvchat`);
@@ -220,7 +249,7 @@ export class WebServer {
       response.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
       return;
     }
-    response.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': file.type, 'Content-Length': file.body.length });
+    response.writeHead(200, { ...file.headers, 'Content-Type': file.type, 'Content-Length': file.body.length });
     response.end(request.method === 'HEAD' ? undefined : file.body);
   }
 

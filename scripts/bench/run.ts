@@ -9,7 +9,9 @@
 //             about 5 minutes, 85 s with --quick), codec (H.264 and VP8 at 720p: a bitrate ladder
 //             against JPEG q80, the sender's CPU with 1, 2 and 4 viewers, the codec on the shaped links
 //             and loopback; needs root for the links; about 5 minutes, 1 with --quick), web (a
-//             browser viewer in headless Chromium beside a native receiver, 720p, H.264 and JPEG; 1 minute);
+//             browser viewer in headless Chromium beside a native receiver, 720p, H.264 and JPEG; 1 minute),
+//             janus (viewers per core of a Janus fed by --publish, with 1, 3 and 6 headless Chromium
+//             viewers; needs root and Janus; about 2 minutes, 1 with --quick);
 //             e.g. `npm run bench -- --quick --only adaptive`
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,11 +27,12 @@ import {
 } from './adaptive';
 import { codecChartSpec, codecGoals, codecMarkdown, codecSummary, type CodecResults, type LadderRun } from './codec-section';
 import { JPEG_QUALITY, scoreSsim } from './codec-runs';
+import { janusMarkdown, runJanusBench, type JanusResults } from './janus-section';
 import { runWebViewer, webMarkdown, type WebRun } from './web-section';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const quick = process.argv.includes('--quick');
-const SECTIONS = ['resolutions', 'memory', 'adaptive', 'codec', 'web'];
+const SECTIONS = ['resolutions', 'memory', 'adaptive', 'codec', 'web', 'janus'];
 /** Pixels a frame of the codec's scene: a camera turning slowly (120 pixels a second at 30 fps). */
 const CODEC_PAN_STEP = 4;
 const onlyAt = process.argv.indexOf('--only');
@@ -578,6 +581,11 @@ async function main() {
     }
     results.web = web;
   }
+  if (runs('janus')) {
+    const janus = await runJanusBench(quick, { track, undo }, progress);
+    if (janus.skipped) progress(`janus: ${janus.skipped}`);
+    results.janus = janus;
+  }
   xvfb?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 
@@ -688,6 +696,7 @@ function markdown(results: Record<string, unknown>, goals: Goal[]): string {
   }
   if (results.codec) lines.push('', ...codecMarkdown(results.codec as CodecResults));
   if (results.web) lines.push('', ...webMarkdown(results.web as WebRun[]));
+  if (results.janus) lines.push('', ...janusMarkdown(results.janus as JanusResults));
   lines.push('', '## Goals', '', '| goal | value | target | |', '|---|---|---|---|');
   for (const g of goals) lines.push(`| ${g.goal} | ${g.valueText ?? fmt(g.value)} | ${g.target} | ${g.met === null ? 'n/a' : g.met ? 'met' : 'missed'} |`);
   return `${lines.join('\n')}\n`;
