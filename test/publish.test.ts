@@ -2,13 +2,16 @@
 // payload type, the codec's keyframes at least every 2 s) and decoded by GStreamer's own RTP
 // depayloader and decoder, as a media server's would.
 import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { describe, it } from 'node:test';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
 
 import { labelColor } from '../lib/media/source';
 import { framePixels, openCapture } from '../lib/media/video';
 import { Sender } from '../lib/session/sender';
-import { closeTo, exitWithin, runCli, TEST_KEY, waitFor } from './helpers';
+import { canUseNetns, cli, closeTo, exitWithin, root, runCli, TEST_KEY, tempDir, waitFor } from './helpers';
 
 /** A free UDP port on loopback. */
 async function freeUdpPort(): Promise<number> {
@@ -133,6 +136,86 @@ describe('publishing RTP (--publish)', () => {
       const run = runCli(args, { DISPLAY: '' });
       assert.equal(await exitWithin(run, 10_000), 2, args.join(' '));
       assert.match(run.stderr(), message);
+    }
+  });
+});
+
+/** Janus's streaming plugin as its HTTP API tells it, asked from inside `ns`: mountpoint `id`'s video age, in ms since its last packet. */
+function mountpointAge(ns: string, id: number, secret: string): number | null {
+  const script = `(async () => {
+    const api = 'http://127.0.0.1:8088/janus';
+    const post = async (path, body) => (await fetch(api + path, { method: 'POST', body: JSON.stringify({ ...body, transaction: 't' }) })).json();
+    const session = (await post('', { janus: 'create' })).data.id;
+    const handle = (await post('/' + session, { janus: 'attach', plugin: 'janus.plugin.streaming' })).data.id;
+    const info = await post('/' + session + '/' + handle, { janus: 'message', body: { request: 'info', id: ${id}, secret: '${secret}' } });
+    await post('/' + session, { janus: 'destroy' });
+    const media = info.plugindata.data.info?.media?.[0];
+    process.stdout.write(JSON.stringify(media?.age_ms ?? null));
+  })()`;
+  return JSON.parse(execFileSync('ip', ['netns', 'exec', ns, process.execPath, '-e', script]).toString()) as number | null;
+}
+
+/** Janus is installed (`janus -V` prints its version but exits 1, so its presence is what counts). */
+const hasJanus = (process.env.PATH ?? '').split(':').some((dir) => fs.existsSync(path.join(dir, 'janus')));
+
+describe('publishing to Janus through its API (--publish janus://)', { skip: !canUseNetns() ? 'needs root and ip netns' : !hasJanus ? 'janus is not installed (npm run janus installs it)' : false }, () => {
+  // A namespace of its own: Janus's ports (8088, 5004) are its alone, whatever else runs here.
+  const ns = `cvj${process.pid % 100000}`;
+  let janus: ChildProcess | undefined;
+  let janusLog = '';
+  const ADMIN = 'cvchat-local-admin-key';
+
+  before(async () => {
+    execFileSync('ip', ['netns', 'add', ns]);
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    janus = spawn('ip', ['netns', 'exec', ns, 'bash', path.join(root, 'scripts', 'janus.sh')], { env: { ...process.env, CVCHAT_JANUS_DIR: tempDir('cvchat-janus-') }, stdio: ['ignore', 'pipe', 'pipe'] });
+    janus.stdout!.on('data', (d) => (janusLog += d));
+    janus.stderr!.on('data', (d) => (janusLog += d));
+    await waitFor('Janus ready', () => (/ready: API/.test(janusLog) ? true : janus!.exitCode !== null ? assert.fail(janusLog) : undefined), 20_000);
+  });
+
+  after(async () => {
+    if (janus && janus.exitCode === null) {
+      janus.kill('SIGTERM');
+      await new Promise((resolve) => janus!.once('exit', resolve));
+    }
+    try {
+      execFileSync('ip', ['netns', 'delete', ns]);
+    } catch {
+      // never made
+    }
+  });
+
+  /** cvchat's sender inside the namespace, publishing to `url` for 60 frames. */
+  async function publish(url: string, extra: string[] = []): Promise<{ status: number | null; stderr: string }> {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, 'sender', '--source', 'test', '--size', '320x240', '--host', '127.0.0.1', '--port', '0', '--no-window', '--frames', '60', '--key', TEST_KEY, '--publish', url, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    const status = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    return { status, stderr };
+  }
+
+  it('makes the mountpoint, sends it RTP, finds it the next time; errors name the fix', async () => {
+    const url = `janus://127.0.0.1/10?secret=s10&admin_key=${ADMIN}`;
+    const made = await publish(url);
+    assert.equal(made.status, 0, made.stderr);
+    assert.match(made.stderr, /Janus mountpoint 10 \(made now\) at http:\/\/127\.0\.0\.1:8088\/janus, RTP to 127\.0\.0\.1:\d+/);
+    const age = mountpointAge(ns, 10, 's10');
+    assert.ok(age !== null && age < 5000, `Janus received the RTP (the last packet ${age} ms ago)`);
+    const found = await publish('janus://127.0.0.1/10?secret=s10');
+    assert.equal(found.status, 0, found.stderr);
+    assert.match(found.stderr, /Janus mountpoint 10 \(found\)/);
+    const cases: Array<[string, string[], RegExp]> = [
+      ['janus://127.0.0.1/10?secret=wrong', [], /Wrong secret for mountpoint 10/],
+      [`janus://127.0.0.1/11?secret=s11&admin_key=not-it`, [], /wrong admin key/],
+      ['janus://127.0.0.1/12?secret=s12', [], /needs the streaming plugin's admin key.*admin_key=K/],
+      ['janus://127.0.0.1/10?secret=s10', ['--publish-codec', 'h264'], /takes vp8, not h264: use --publish-codec vp8/],
+      ['janus://127.0.0.1:8099/10', [], /Janus is not reachable at http:\/\/127\.0\.0\.1:8099\/janus \(ECONNREFUSED\)/],
+    ];
+    for (const [bad, extra, message] of cases) {
+      const run = await publish(bad, extra);
+      assert.equal(run.status, 1, `${bad}: ${run.stderr}`);
+      assert.match(run.stderr, message);
     }
   });
 });
