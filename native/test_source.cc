@@ -27,6 +27,25 @@ TestSource::TestSource(const TestSourceOptions& options) : options_(options) {
   cv::add(background_, noise, background_, cv::noArray(), CV_8UC3);
 }
 
+// The capture's wall-clock time in a form a viewer can read back from pixels, whatever carried the
+// picture (a media server's WebRTC keeps no cvchat metadata): its low 32 bits of milliseconds as 32
+// black or white squares, most significant first, between two white guard squares, along the
+// bottom right corner. A square's side is a 48th of the height (at least 4 px): its centre survives
+// lossy coding. web/janus-viewer.js reads it.
+void TestSource::DrawTimecode(cv::Mat& frame, long long millis) {
+  const int side = std::max(4, frame.rows / 48);
+  const int count = 34;
+  const int x0 = frame.cols - (count + 1) * side;
+  const int y0 = frame.rows - 2 * side;
+  if (x0 < 0 || y0 < 0) return;
+  const auto bits = static_cast<uint32_t>(millis & 0xffffffffLL);
+  cv::rectangle(frame, cv::Rect(x0 - side / 2, y0 - side / 2, (count + 1) * side, 2 * side), cv::Scalar(0, 0, 0), cv::FILLED);
+  for (int i = 0; i < count; ++i) {
+    bool white = i == 0 || i == count - 1 || ((bits >> (31 - (i - 1))) & 1u) != 0;
+    if (white) cv::rectangle(frame, cv::Rect(x0 + i * side, y0, side, side), cv::Scalar(255, 255, 255), cv::FILLED);
+  }
+}
+
 cv::Mat TestSource::Next() {
   const int w = options_.width, h = options_.height;
   const int shift = static_cast<int>((index_ * 4) % w);
@@ -64,6 +83,7 @@ cv::Mat TestSource::Next() {
               thickness + 2, cv::LINE_AA);
   cv::putText(frame, clock, cv::Point(10, textY), cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(255, 255, 255),
               thickness, cv::LINE_AA);
+  DrawTimecode(frame, std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
   ++index_;
   return frame;
 }

@@ -27,6 +27,7 @@ class TestSource {
   int height() const { return options_.height; }
 
  private:
+  static void DrawTimecode(cv::Mat& frame, long long millis);
   TestSourceOptions options_;
   cv::Mat background_;  // wider than a frame; each frame is a shifted window of it
   int64_t index_ = 0;

@@ -66,6 +66,14 @@ const status = {
   packetsLost: 0,
   /** Times the page watched again. */
   rewatches: 0,
+  /**
+   * Capture to screen, ms (median of the last 30 frames), when the picture carries cvchat's test
+   * source's timecode (this machine's clock against the sender's: one machine, or synchronised clocks).
+   * @type {number | null}
+   */
+  latencyMs: null,
+  /** The last frames' latencies, ms, oldest first (at most 300). @type {number[]} */
+  latencies: /** @type {number[]} */ ([]),
   hud: true,
   leave,
   inboundVideo,
@@ -220,6 +228,43 @@ async function inboundVideo() {
   return found;
 }
 
+const timecodeCanvas = document.createElement('canvas');
+const timecodeContext = /** @type {CanvasRenderingContext2D} */ (timecodeCanvas.getContext('2d', { willReadFrequently: true }));
+
+/**
+ * The capture time cvchat's test source draws along the bottom right corner (native/test_source.cc:
+ * the low 32 bits of its wall-clock ms as 32 squares between two white guards), read from the
+ * picture shown, and the latency it gives. Pictures without it (a camera) give none.
+ * @param {number} width @param {number} height
+ */
+function readTimecode(width, height) {
+  const side = Math.max(4, Math.floor(height / 48));
+  const count = 34;
+  const x0 = width - (count + 1) * side;
+  const y0 = height - 2 * side;
+  if (x0 < 0 || y0 < 0) return;
+  timecodeCanvas.width = count * side;
+  timecodeCanvas.height = side;
+  timecodeContext.drawImage(video, x0, y0, count * side, side, 0, 0, count * side, side);
+  const { data } = timecodeContext.getImageData(0, 0, count * side, side);
+  const centre = Math.floor(side / 2);
+  const white = (/** @type {number} */ i) => {
+    const at = (centre * count * side + i * side + centre) * 4;
+    return data[at] + data[at + 1] + data[at + 2] > 3 * 128;
+  };
+  if (!white(0) || !white(count - 1)) return;
+  let bits = 0;
+  for (let i = 1; i <= 32; i++) bits = bits * 2 + (white(i) ? 1 : 0);
+  // Only the low 32 bits were drawn: the difference modulo 2^32, as a signed number.
+  const latency = ((((Date.now() % 2 ** 32) - bits) % 2 ** 32) + 2 ** 32) % 2 ** 32;
+  const signed = latency > 2 ** 31 ? latency - 2 ** 32 : latency;
+  if (signed < -1000 || signed > 60_000) return; // not a timecode, or clocks far apart
+  status.latencies.push(signed);
+  if (status.latencies.length > 300) status.latencies.shift();
+  const recent = status.latencies.slice(-30).sort((a, b) => a - b);
+  status.latencyMs = recent[Math.floor(recent.length / 2)];
+}
+
 /** Counts shown frames, and their size, as the browser presents them. */
 function countFrames() {
   if (!FRAME_CALLBACKS) return;
@@ -231,6 +276,7 @@ function countFrames() {
     const now = performance.now();
     lastFrameAt = now;
     shownAt.push(now);
+    readTimecode(metadata.width, metadata.height);
     video.requestVideoFrameCallback(onFrame);
   };
   video.requestVideoFrameCallback(onFrame);
@@ -321,7 +367,7 @@ function renderHud() {
   if (hudElement.hidden) return;
   const size = status.width ? `  ${status.width}x${status.height}` : '';
   hudElement.textContent = [
-    `${status.fps.toFixed(0)} fps${size}  ${status.codec ?? ''} ${mbits(status.bitrateBps)}`,
+    `${status.fps.toFixed(0)} fps${size}  ${status.codec ?? ''} ${mbits(status.bitrateBps)}${status.latencyMs === null ? '' : `  latency ${status.latencyMs.toFixed(0)} ms`}`,
     `lost ${status.packetsLost}  decoded ${status.framesDecoded}  Janus mountpoint ${id}`,
   ].join('\n');
 }

@@ -32,6 +32,9 @@ export interface JanusViewerSample {
   jitterBufferMs: number | null;
   /** Mean decode time per frame (ms). */
   decodeMs: number | null;
+  /** Capture to screen (ms), from the test picture's timecode read back in the page: median and 99th percentile. */
+  latencyP50: number | null;
+  latencyP99: number | null;
 }
 
 export interface JanusRun {
@@ -108,11 +111,13 @@ interface Counters {
   jitterBufferDelay: number;
   jitterBufferEmittedCount: number;
   totalDecodeTime: number;
+  /** The page's last latencies (ms), from the test picture's timecode. */
+  latencies: number[];
 }
 
 async function counters(page: Page): Promise<Counters> {
   // Text, not a function: this project compiles for Node, without the DOM's types.
-  const [state, report] = (await page.evaluate('(async () => [window.cvchatJanus.state, await window.cvchatJanus.inboundVideo()])()')) as [string, Partial<Counters> | null];
+  const [state, report, latencies] = (await page.evaluate('(async () => [window.cvchatJanus.state, await window.cvchatJanus.inboundVideo(), [...window.cvchatJanus.latencies]])()')) as [string, Partial<Counters> | null, number[]];
   return {
     state,
     timestamp: report?.timestamp ?? 0,
@@ -120,6 +125,7 @@ async function counters(page: Page): Promise<Counters> {
     jitterBufferDelay: report?.jitterBufferDelay ?? 0,
     jitterBufferEmittedCount: report?.jitterBufferEmittedCount ?? 0,
     totalDecodeTime: report?.totalDecodeTime ?? 0,
+    latencies,
   };
 }
 
@@ -128,7 +134,12 @@ function sample(first: Counters, last: Counters): JanusViewerSample {
   const frames = last.framesDecoded - first.framesDecoded;
   const emitted = last.jitterBufferEmittedCount - first.jitterBufferEmittedCount;
   const round = (value: number) => Math.round(value * 10) / 10;
+  // The page keeps its last 300 latencies: about the 10 s measured, at 30 fps.
+  const latencies = [...last.latencies].sort((a, b) => a - b);
+  const percentile = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] : null);
   return {
+    latencyP50: percentile(50),
+    latencyP99: percentile(99),
     fps: round(frames / seconds),
     jitterBufferMs: emitted > 0 ? round(((last.jitterBufferDelay - first.jitterBufferDelay) / emitted) * 1000) : null,
     decodeMs: frames > 0 ? round(((last.totalDecodeTime - first.totalDecodeTime) / frames) * 1000) : null,
@@ -254,14 +265,14 @@ export function janusMarkdown(results: JanusResults): string[] {
     return low === high ? String(low) : `${low}-${high}`;
   };
   lines.push(
-    `One cvchat sender publishes ${results.source} (--publish rtp://) into a Janus (npm run janus's configuration) in a network namespace; headless Chromium pages (web/janus.html, janus.js) watch it. Janus's CPU is utime + stime from /proc over the seconds measured, as % of one core; with the publisher and no viewer it is ${fmt(results.baselineCpu)}%. The pages' figures are getStats over the same seconds: frames decoded per second, and the mean time a frame waited in the jitter buffer and took to decode (the receiving end's share of the latency; end-to-end latency is not measured here). The browsers run on the same two cores.`,
+    `One cvchat sender publishes ${results.source} (--publish rtp://) into a Janus (npm run janus's configuration) in a network namespace; headless Chromium pages (web/janus.html, janus.js) watch it. Janus's CPU is utime + stime from /proc over the seconds measured, as % of one core; with the publisher and no viewer it is ${fmt(results.baselineCpu)}%. The pages' figures are getStats over the same seconds: frames decoded per second, and the mean time a frame waited in the jitter buffer and took to decode. Latency is end to end, capture to the page's screen: the test picture carries its capture time as a timecode (native/test_source.cc), which the page reads back from each frame it shows (its last 300 frames, about the seconds measured). The browsers run on the same two cores.`,
     '',
-    '| viewers | Janus CPU (% of a core) | added per viewer (%) | fps per viewer | jitter buffer (ms) | decode (ms) |',
-    '|---|---|---|---|---|---|',
+    '| viewers | Janus CPU (% of a core) | added per viewer (%) | fps per viewer | latency p50 / p99 (ms) | jitter buffer (ms) | decode (ms) |',
+    '|---|---|---|---|---|---|---|',
   );
   for (const run of results.runs) {
     const added = Math.round(((run.janusCpu - (results.baselineCpu ?? 0)) / run.viewers) * 100) / 100;
-    lines.push(`| ${run.viewers} | ${run.janusCpu} | ${added} | ${range(run.viewerSamples.map((s) => s.fps))} | ${range(run.viewerSamples.map((s) => s.jitterBufferMs))} | ${range(run.viewerSamples.map((s) => s.decodeMs))} |`);
+    lines.push(`| ${run.viewers} | ${run.janusCpu} | ${added} | ${range(run.viewerSamples.map((s) => s.fps))} | ${range(run.viewerSamples.map((s) => s.latencyP50))} / ${range(run.viewerSamples.map((s) => s.latencyP99))} | ${range(run.viewerSamples.map((s) => s.jitterBufferMs))} | ${range(run.viewerSamples.map((s) => s.decodeMs))} |`);
   }
   lines.push('', `Viewers per core: ${fmt(results.viewersPerCore)} (100% / ${fmt(results.cpuPerViewer)}% of a core added per viewer: the least-squares slope of Janus's CPU over 0 (the baseline) and each count of viewers).`);
   return lines;
