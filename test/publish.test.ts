@@ -164,6 +164,7 @@ describe('publishing to Janus through its API (--publish janus://)', { skip: !ca
   let janus: ChildProcess | undefined;
   let janusLog = '';
   const ADMIN = 'cvchat-local-admin-key';
+  const configDir = tempDir('cvchat-publish-config-');
 
   before(async () => {
     execFileSync('ip', ['netns', 'add', ns]);
@@ -188,7 +189,7 @@ describe('publishing to Janus through its API (--publish janus://)', { skip: !ca
 
   /** cvchat's sender inside the namespace, publishing to `url` for 60 frames. */
   async function publish(url: string, extra: string[] = []): Promise<{ status: number | null; stderr: string }> {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, 'sender', '--source', 'test', '--size', '320x240', '--host', '127.0.0.1', '--port', '0', '--no-window', '--frames', '60', '--key', TEST_KEY, '--publish', url, ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, cli, 'sender', '--source', 'test', '--size', '320x240', '--host', '127.0.0.1', '--port', '0', '--no-window', '--frames', '60', '--key', TEST_KEY, '--publish', url, ...extra], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CVCHAT_CONFIG_DIR: configDir } });
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     const status = await new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -202,9 +203,11 @@ describe('publishing to Janus through its API (--publish janus://)', { skip: !ca
     assert.match(made.stderr, /Janus mountpoint 10 \(made now\) at http:\/\/127\.0\.0\.1:8088\/janus, RTP to 127\.0\.0\.1:\d+/);
     const age = mountpointAge(ns, 10, 's10');
     assert.ok(age !== null && age < 5000, `Janus received the RTP (the last packet ${age} ms ago)`);
-    const found = await publish('janus://127.0.0.1/10?secret=s10');
+    // With --web, the sender also says where Janus's viewers watch.
+    const found = await publish('janus://127.0.0.1/10?secret=s10', ['--web', '0']);
     assert.equal(found.status, 0, found.stderr);
     assert.match(found.stderr, /Janus mountpoint 10 \(found\)/);
+    assert.match(found.stderr, /Janus's viewers \(no key needed\) watch at https:\/\/127\.0\.0\.1:\d+\/janus\.html#server=http:\/\/127\.0\.0\.1:8088\/janus&id=10/);
     const cases: Array<[string, string[], RegExp]> = [
       ['janus://127.0.0.1/10?secret=wrong', [], /Wrong secret for mountpoint 10/],
       [`janus://127.0.0.1/11?secret=s11&admin_key=not-it`, [], /wrong admin key/],

@@ -198,6 +198,12 @@ export class Sender {
     if (this.publishOptions) {
       const { stream } = this.publishOptions;
       notice(`publishing ${stream.codec} at ${(stream.bitrateBps / 1e6).toFixed(2)} Mbit/s (RTP payload type ${stream.payloadType}, a keyframe every 2 s) to ${publishing}`);
+      // The page for Janus's viewers, when this sender serves pages and knows the mountpoint.
+      const to = this.publishOptions.to;
+      if (this.webPage && 'janus' in to) {
+        const page = this.webPage.urls[0].replace(/#.*$/, '').replace(/\/?$/, '/janus.html');
+        notice(`web: Janus's viewers (no key needed) watch at ${page}#server=${to.janus.api}&id=${to.janus.id}`);
+      }
     }
     const display = this.options.display;
     if (display) {
