@@ -48,18 +48,21 @@ export function pageState(page: Page): Promise<PageState> {
   return page.evaluate('JSON.parse(JSON.stringify(window.cvchat))') as Promise<PageState>;
 }
 
-/** The picture on the page's canvas: its size, one pixel near the top-left corner (RGB), and how much it varies. */
-export function canvasPicture(page: Page): Promise<{ width: number; height: number; corner: number[]; spread: number }> {
+/**
+ * The picture on the page's #view (a canvas, or a video element): its size, one pixel `inset` px
+ * from the top-left corner (RGB), and how much it varies.
+ */
+export function canvasPicture(page: Page, inset = 2): Promise<{ width: number; height: number; corner: number[]; spread: number }> {
   return page.evaluate(`(() => {
     const view = document.getElementById('view');
     // Copied through a 2D canvas: whatever context the page draws with, its pixels can be read here.
     const copy = document.createElement('canvas');
-    copy.width = view.width;
-    copy.height = view.height;
+    copy.width = view.videoWidth ?? view.width;
+    copy.height = view.videoHeight ?? view.height;
     const context = copy.getContext('2d');
     context.drawImage(view, 0, 0);
     const { data } = context.getImageData(0, 0, copy.width, copy.height);
-    const at = (2 * copy.width + 2) * 4;
+    const at = (${inset} * copy.width + ${inset}) * 4;
     const corner = [data[at], data[at + 1], data[at + 2]];
     let min = 255;
     let max = 0;

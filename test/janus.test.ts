@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 import { labelColor } from '../lib/media/source';
-import { CHROMIUM } from './browser';
+import { canvasPicture, CHROMIUM } from './browser';
 import { canUseNetns, cli, closeTo, root, sleep, TEST_KEY, tempDir, waitFor } from './helpers';
 
 const LABEL = 'janus';
@@ -59,29 +59,6 @@ interface ViewerState {
 // What runs in the page is text: this project compiles for Node, without the DOM's types.
 function viewerState(page: Page): Promise<ViewerState> {
   return page.evaluate('JSON.parse(JSON.stringify(window.cvchatJanus))') as Promise<ViewerState>;
-}
-
-/** The video's picture, copied to a canvas: its size, the label bar's colour (RGB) and how much the picture varies. */
-function videoPicture(page: Page): Promise<{ width: number; height: number; corner: number[]; spread: number }> {
-  return page.evaluate(`(() => {
-    const video = document.getElementById('view');
-    const copy = document.createElement('canvas');
-    copy.width = video.videoWidth;
-    copy.height = video.videoHeight;
-    const context = copy.getContext('2d');
-    context.drawImage(video, 0, 0);
-    const { data } = context.getImageData(0, 0, copy.width, copy.height);
-    const at = (4 * copy.width + 4) * 4;
-    const corner = [data[at], data[at + 1], data[at + 2]];
-    let min = 255;
-    let max = 0;
-    for (let i = 0; i < data.length; i += 4 * 97) {
-      const luma = (data[i] + data[i + 1] + data[i + 2]) / 3;
-      min = Math.min(min, luma);
-      max = Math.max(max, luma);
-    }
-    return { width: copy.width, height: copy.height, corner, spread: max - min };
-  })()`);
 }
 
 interface Started {
@@ -184,7 +161,7 @@ describe('Janus: browsers watch what cvchat publishes (a namespace, janus.js in 
     for (const [i, page] of pages.entries()) {
       assert.equal(states[i].codec, 'VP8');
       assert.deepEqual([states[i].width, states[i].height], [640, 480]);
-      const picture = await videoPicture(page);
+      const picture = await canvasPicture(page, 4);
       assert.ok(picture.spread > 50, `viewer ${i}: the picture is not flat (spread ${picture.spread})`);
       assert.ok(closeTo(picture.corner, LABEL_RGB, 40), `viewer ${i}: corner ${picture.corner} is the label's colour ${LABEL_RGB}`);
     }
@@ -215,7 +192,7 @@ describe('Janus: browsers watch what cvchat publishes (a namespace, janus.js in 
     sender = await startSender();
     await framesRise(before, 60, 'frames again after the publisher restarted');
     for (const [i, page] of pages.entries()) {
-      assert.ok(closeTo((await videoPicture(page)).corner, LABEL_RGB, 40), `viewer ${i} shows the test picture again`);
+      assert.ok(closeTo((await canvasPicture(page, 4)).corner, LABEL_RGB, 40), `viewer ${i} shows the test picture again`);
     }
   });
 

@@ -3,6 +3,7 @@
 // to the decoder, control messages to their effects, the partner's ACKs to our camera. Keeps
 // window.cvchat up to date for people and tests who want the numbers.
 import { CameraSender } from './camera.js';
+import { toggleFullscreen } from './fullscreen.js';
 import { FrameStats, hudLines } from './hud.js';
 import { Link, NO_KEY_MESSAGE, isFinal } from './link.js';
 import { FrameDecoder, decodableCodecs } from './video.js';
@@ -177,11 +178,6 @@ function renderHud() {
 function toggleHud() {
   status.hud = !status.hud;
   renderHud();
-}
-
-function toggleFullscreen() {
-  if (document.fullscreenElement) void document.exitFullscreen();
-  else void document.documentElement.requestFullscreen().catch(() => {}); // refused without a user gesture: nothing to do
 }
 
 window.addEventListener('keydown', (event) => {

@@ -7,6 +7,8 @@
 // A publisher that stops and starts again needs nothing: Janus carries on with the same connection.
 // Keeps window.cvchatJanus up to date for people and tests who want the numbers.
 
+import { toggleFullscreen } from './fullscreen.js';
+
 /** How long to wait before watching again after a failure. */
 const RETRY_MS = 2000;
 /** No new picture for this long: is the stream stopped, or is Janus gone? */
@@ -375,11 +377,6 @@ function renderHud() {
 function toggleHud() {
   status.hud = !status.hud;
   renderHud();
-}
-
-function toggleFullscreen() {
-  if (document.fullscreenElement) void document.exitFullscreen();
-  else void document.documentElement.requestFullscreen().catch(() => {}); // refused without a user gesture: nothing to do
 }
 
 window.addEventListener('keydown', (event) => {
