@@ -359,14 +359,19 @@ function refuseWith(ws: WebSocket, code: string, message: string): void {
 
 /** The addresses to print for a server listening on `host` (every address of this machine for 0.0.0.0). */
 export function pageAddresses(host: string, port: number, scheme: string, fragment: string): string[] {
-  const hosts = host === '0.0.0.0' || host === '::' ? localAddresses() : [host];
+  const hosts = host === '0.0.0.0' || host === '::' ? localAddresses(host === '::') : [host];
   return hosts.map((name) => `${scheme}://${formatAddress({ host: name, port })}/${fragment ? `#${fragment}` : ''}`);
 }
 
-function localAddresses(): string[] {
+/** This machine's addresses others reach it by (IPv6 ones too when listening on ::), then localhost. */
+function localAddresses(withIPv6: boolean): string[] {
   const found: string[] = [];
   for (const addresses of Object.values(os.networkInterfaces())) {
-    for (const address of addresses ?? []) if (address.family === 'IPv4' && !address.internal) found.push(address.address);
+    for (const address of addresses ?? []) {
+      if (address.internal) continue;
+      // Link-local IPv6 addresses need an interface name in the URL, which browsers refuse.
+      if (address.family === 'IPv4' || (withIPv6 && !address.address.toLowerCase().startsWith('fe80:'))) found.push(address.address);
+    }
   }
   return [...found, 'localhost'];
 }
