@@ -13,7 +13,7 @@ import WebSocket from 'ws';
 
 import { labelColor } from '../lib/media/source';
 import { framePixels } from '../lib/media/video';
-import { Chat, type ChatEnd } from '../lib/session/chat/chat';
+import { Chat, type ChatEnd, type ChatOptions } from '../lib/session/chat/chat';
 import { Receiver } from '../lib/session/receiver';
 import { Sender, type SenderOptions } from '../lib/session/sender';
 import { canvasPicture, launchChromium, openPage, pageState } from './browser';
@@ -247,18 +247,23 @@ describe('web page', () => {
     }
   });
 
-  async function chatWithBrowser(label: string) {
-    /** Per frame from the browser: its size and how much its pixels vary. */
-    const partnerFrames: Array<{ width: number; height: number; spread: number }> = [];
+  async function chatWithBrowser(label: string, extra: Partial<ChatOptions> = {}) {
+    /** Per frame from the browser: its size, how much its pixels vary, and its video codec (none: a JPEG). */
+    const partnerFrames: Array<{ width: number; height: number; spread: number; codec: string | undefined }> = [];
     const chat = new Chat({
       source: 'test', width: 320, height: 240, label, key: TEST_KEY,
       listen: { host: '127.0.0.1', port: 0 }, web: { port: 0, certDir },
-      onFrame: ({ frame }) => {
+      onFrame: ({ frame, meta }) => {
         const pixels = framePixels(frame);
         let [min, max] = [255, 0];
-        for (let i = 0; i < pixels.length; i += 3 * 101) [min, max] = [Math.min(min, pixels[i]), Math.max(max, pixels[i])];
-        partnerFrames.push({ width: frame.width, height: frame.height, spread: max - min });
+        // By brightness: Chromium's fake camera is a green picture, with little in any one channel but green.
+        for (let i = 0; i < pixels.length; i += 3 * 101) {
+          const luma = (pixels[i] + pixels[i + 1] + pixels[i + 2]) / 3;
+          [min, max] = [Math.min(min, luma), Math.max(max, luma)];
+        }
+        partnerFrames.push({ width: frame.width, height: frame.height, spread: max - min, codec: meta?.point?.codec });
       },
+      ...extra,
     });
     await chat.start();
     const ended = chat.run();
@@ -297,6 +302,41 @@ describe('web page', () => {
     } finally {
       await context.close();
       chat.stop();
+    }
+  });
+
+  it('the browser sends its camera as video (H.264 or VP8) when the chat offers it, and as JPEG to a chat with codec jpeg', async () => {
+    const cameraCodec = (page: Page) => page.evaluate('window.cvchat.cameraCodec') as Promise<string>;
+    const video = await chatWithBrowser('web-chat-video');
+    try {
+      // The first frames are JPEGs (their ACKs carry the offer); then the encoder's stream.
+      const frame = await waitFor('a video frame from the browser', () => video.partnerFrames.find((f) => f.codec !== undefined), 20_000);
+      assert.ok(frame.codec === 'h264' || frame.codec === 'vp8', `codec ${frame.codec}`);
+      await waitFor('the page says so', async () => ((await cameraCodec(video.page)) === frame.codec ? true : undefined), 5000);
+      const count = video.partnerFrames.length;
+      await waitFor('20 more frames from the browser', () => (video.partnerFrames.length >= count + 20 ? true : undefined), 20_000);
+      const recent = video.partnerFrames.slice(count);
+      assert.ok(recent.every((f) => f.codec === frame.codec), `all video after the switch: ${recent.map((f) => f.codec).join(' ')}`);
+      const last = recent[recent.length - 1];
+      assert.deepEqual([last.width, last.height], [640, 480]);
+      assert.ok(last.spread > 40, `the browser's video frame is not flat (spread ${last.spread})`);
+      const state = await pageState(video.page);
+      assert.ok(state.framesSent - state.framesAcked <= 2, `sent ${state.framesSent}, acked up to ${state.framesAcked}`);
+    } finally {
+      await video.context.close();
+      video.chat.stop();
+      await video.ended;
+    }
+    const jpeg = await chatWithBrowser('web-chat-jpeg', { codec: 'jpeg' });
+    try {
+      await waitFor('20 frames from the browser', () => (jpeg.partnerFrames.length >= 20 ? true : undefined), 20_000);
+      assert.ok(jpeg.partnerFrames.every((f) => f.codec === undefined), 'JPEG only');
+      assert.deepEqual([jpeg.partnerFrames[19].width, jpeg.partnerFrames[19].height], [640, 480]);
+      assert.equal(await cameraCodec(jpeg.page), 'jpeg');
+    } finally {
+      await jpeg.context.close();
+      jpeg.chat.stop();
+      await jpeg.ended;
     }
   });
 

@@ -7,7 +7,7 @@ import { toggleFullscreen } from './fullscreen.js';
 import { FrameStats, hudLines } from './hud.js';
 import { Link, NO_KEY_MESSAGE, isFinal } from './link.js';
 import { FrameDecoder, decodableCodecs } from './video.js';
-import { ackText, ackedSeq, controlMessage, parsePayload } from './wire.js';
+import { ackText, controlMessage, parsePayload } from './wire.js';
 
 /**
  * @typedef {import('./link.js').State} State
@@ -51,6 +51,8 @@ const status = {
   offeredCodecs: [],
   /** Chat: 'off', 'on', or why our camera is not sending. */
   camera: 'off',
+  /** Chat: how our camera goes out, JPEG until the partner offers a video codec this browser encodes. @type {'jpeg' | import('./wire.js').VideoCodec} */
+  cameraCodec: 'jpeg',
   framesSent: 0,
   framesAcked: 0,
   hud: true,
@@ -98,8 +100,7 @@ function onPayload(payload) {
   switch (parsed.kind) {
     case 'control':
       if (parsed.type === 'ACK') {
-        const seq = ackedSeq(parsed.text);
-        if (seq !== null) camera?.acknowledged(seq);
+        camera?.acknowledged(parsed.text);
       } else if (parsed.type === 'BUSY') {
         link?.end('refused', parsed.text || 'The sender has all the viewers it takes.');
       } else if (parsed.type === 'BYE') {
@@ -166,6 +167,7 @@ function renderHud() {
   status.latencyMs = stats.latencyMs;
   if (camera) {
     status.camera = camera.status;
+    status.cameraCodec = camera.codec;
     status.framesSent = camera.sent;
     status.framesAcked = camera.acked;
   }

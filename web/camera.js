@@ -1,9 +1,13 @@
 // @ts-check
 // In a chat the browser sends its own camera: each camera frame drawn to a canvas, made a JPEG,
-// stamped with cvchat's metadata and sent as one message. At most two of our frames are in flight
-// unacknowledged; while the window is full (or a JPEG is being made) camera frames are skipped,
-// never queued, so a slow link gets the newest picture rather than a growing lag.
-import { stampedJpeg } from './wire.js';
+// stamped with cvchat's metadata and sent as one message; or, once the partner's ACKs offer a video
+// codec this browser encodes, given to a video encoder (encoder.js), each chunk it makes sent as a
+// video payload. At most two of our frames are in flight unacknowledged (frames in the encoder
+// count); while the window is full (or a JPEG is being made) camera frames are skipped, never
+// queued, so a slow link gets the newest picture rather than a growing lag. An encoded chunk is
+// never skipped: the ones after it would not decode.
+import { StreamEncoder, VIDEO_BITRATE_BPS, encoderFor } from './encoder.js';
+import { ackNotes, ackedSeq, stampedJpeg, videoFrameMessage } from './wire.js';
 
 const MAX_UNACKED = 2;
 const JPEG_QUALITY = 0.8;
@@ -26,6 +30,14 @@ export class CameraSender {
   skipped = 0;
   width = 0;
   height = 0;
+  /** How the camera goes out: JPEG until the partner offers a codec we encode. @type {'jpeg' | import('./wire.js').VideoCodec} */
+  codec = 'jpeg';
+  /** @type {StreamEncoder | null} */
+  #video = null;
+  /** An encoder is being chosen (isConfigSupported is asynchronous). */
+  #choosing = false;
+  /** The encoder failed once: JPEG for the rest of the call. */
+  #videoFailed = false;
   #seq = 0;
   #acked = 0;
   #encoding = false;
@@ -86,15 +98,71 @@ export class CameraSender {
     }, period);
   }
 
-  /** The partner's ACK of our frame `seq`. @param {number} seq */
-  acknowledged(seq) {
+  /** The partner's ACK (its text): the frame it acknowledges, the codecs it offers, whether it wants a keyframe. @param {string} text */
+  acknowledged(text) {
+    const seq = ackedSeq(text);
+    if (seq === null) return;
     if (seq > this.#acked && seq <= this.#seq) this.#acked = seq;
+    const notes = ackNotes(text);
+    if (notes.keyframe) this.#video?.requestKeyframe();
+    if (notes.codecs && !this.#video) void this.#chooseEncoder(notes.codecs);
   }
 
   stop() {
     this.#stopped = true;
     if (this.#timer !== null) clearInterval(this.#timer);
+    this.#stopVideo();
     this.#stopStream();
+  }
+
+  /** A video encoder for the camera, if the browser has one of `offered` at the camera's size. @param {readonly string[]} offered */
+  async #chooseEncoder(offered) {
+    if (this.#choosing || this.#videoFailed || this.status !== 'on' || this.width === 0) return;
+    this.#choosing = true;
+    try {
+      const found = await encoderFor(offered, this.width, this.height);
+      if (!found || this.#stopped || this.status !== 'on' || this.#video) return;
+      this.#video = new StreamEncoder(found.codec, found.config, {
+        chunk: (chunk) => this.#sendChunk(chunk),
+        error: (reason) => {
+          console.warn(`cvchat: ${reason}; the camera goes as JPEG`);
+          this.#videoFailed = true;
+          this.#stopVideo();
+        },
+      });
+      this.codec = found.codec;
+    } catch (error) {
+      console.warn(`cvchat: no video encoder (${error instanceof Error ? error.message : error}); the camera goes as JPEG`);
+      this.#videoFailed = true;
+    } finally {
+      this.#choosing = false;
+    }
+  }
+
+  #stopVideo() {
+    this.#video?.close();
+    this.#video = null;
+    this.codec = 'jpeg';
+  }
+
+  /** One encoded chunk out, whatever the window: the stream's next chunks depend on it. @param {import('./encoder.js').EncodedChunk} chunk */
+  #sendChunk(chunk) {
+    if (this.#stopped) return;
+    const echo = this.outlet.echo();
+    const info = {
+      codec: chunk.codec, keyframe: chunk.keyframe, stream: chunk.stream, index: chunk.index,
+      width: chunk.width, height: chunk.height, fullWidth: chunk.width, fullHeight: chunk.height, estimateBps: -1, bitrateBps: VIDEO_BITRATE_BPS,
+    };
+    this.outlet.send(videoFrameMessage(chunk.bytes, info, { seq: ++this.#seq, captureTime: chunk.captureTime, echoTime: echo.time, echoHoldMs: echo.holdMs }));
+    this.sent++;
+    this.#lastSentAt = performance.now();
+    this.width = chunk.width;
+    this.height = chunk.height;
+  }
+
+  /** One camera frame into the encoder, unless the window (with what the encoder holds) is full. @param {StreamEncoder} video @param {CanvasImageSource} source */
+  #encode(video, source) {
+    if (this.#seq + video.pending - this.#acked >= MAX_UNACKED || !video.ready || !video.encode(source, performance.timeOrigin + performance.now())) this.skipped++;
   }
 
   #stopStream() {
@@ -110,6 +178,7 @@ export class CameraSender {
     if (this.#stopped || (this.status !== 'off' && this.status !== 'on')) return;
     this.status = reason;
     if (this.#timer !== null) clearInterval(this.#timer);
+    this.#stopVideo();
     this.#stopStream();
     const canvas = document.createElement('canvas');
     canvas.width = 320;
@@ -129,6 +198,12 @@ export class CameraSender {
   /** One frame out, unless the window is full or the previous one is still being made. @param {CanvasImageSource} source @param {number} width @param {number} height */
   async #send(source, width, height) {
     if (this.#stopped || width === 0 || height === 0) return;
+    const video = this.#video;
+    if (video && source === this.inset && !this.#encoding) {
+      // Another size (the camera was switched or turned): a new stream, chosen again from the next ACK.
+      if (video.width === (width & ~1) && video.height === (height & ~1)) return this.#encode(video, source);
+      this.#stopVideo();
+    }
     if (this.#encoding || this.#seq - this.#acked >= MAX_UNACKED) {
       this.skipped++;
       return;

@@ -25,6 +25,8 @@ const POINT_PAYLOAD = META_TAG.length + 1 + 2 * 4 + 1 + 8;
 export const VIDEO_HEADER_BYTES = VIDEO_TAG.length + 1 + 1 + 1 + 4 + 4 + 2 * 4 + 4 + 8 * 5;
 /** Codec ids of the video header, by their WebCodecs-independent names. */
 const VIDEO_CODECS = /** @type {const} */ ({ 1: 'h264', 2: 'vp8' });
+const VIDEO_CODEC_IDS = /** @type {const} */ ({ h264: 1, vp8: 2 });
+const VIDEO_KEYFRAME_FLAG = 1;
 
 /** A protocol violation by the peer; `code` says which, as cvchat's errors do. */
 export class WireError extends Error {
@@ -243,6 +245,19 @@ export function ackText(seq, arrival, notes) {
   return text;
 }
 
+const CODECS_NOTE = / codecs=([a-z0-9]{1,16}(?:,[a-z0-9]{1,16}){0,7})(?= |$)/;
+const KEYFRAME_NOTE = / key(?= |$)/;
+
+/** What an ACK's text says beyond its seq, as lib/wire/control.ts's parseAck reads it. @param {string} text @returns {AckNotes} */
+export function ackNotes(text) {
+  /** @type {AckNotes} */
+  const notes = {};
+  const codecs = CODECS_NOTE.exec(text);
+  if (codecs) notes.codecs = codecs[1].split(',');
+  if (KEYFRAME_NOTE.test(text)) notes.keyframe = true;
+  return notes;
+}
+
 /** The sequence number an ACK's text acknowledges, or null. @param {string} text */
 export function ackedSeq(text) {
   const match = /^(\d{1,10})(?: |$)/.exec(text);
@@ -271,5 +286,36 @@ export function stampedJpeg(jpeg, meta) {
   view.setFloat64(at + 12, meta.echoTime, true);
   view.setFloat64(at + 20, meta.echoHoldMs, true);
   message.set(jpeg.subarray(2), at + 28);
+  return message;
+}
+
+/**
+ * A framed video payload (lib/wire/video.ts's videoFrameHead, then the bitstream), ready to send as
+ * one message.
+ * @param {Uint8Array} bitstream one encoded frame @param {VideoInfo} info @param {FrameMeta} meta
+ */
+export function videoFrameMessage(bitstream, info, meta) {
+  const payloadBytes = VIDEO_HEADER_BYTES + bitstream.length;
+  const message = new Uint8Array(HEADER_BYTES + payloadBytes);
+  const view = viewOf(message);
+  view.setBigUint64(0, BigInt(payloadBytes), true);
+  message.set(VIDEO_TAG, HEADER_BYTES);
+  let at = HEADER_BYTES + VIDEO_TAG.length;
+  message[at++] = 1;
+  message[at++] = VIDEO_CODEC_IDS[info.codec];
+  message[at++] = info.keyframe ? VIDEO_KEYFRAME_FLAG : 0;
+  view.setUint32(at, info.stream >>> 0, true);
+  view.setUint32(at + 4, info.index >>> 0, true);
+  view.setUint16(at + 8, info.width, true);
+  view.setUint16(at + 10, info.height, true);
+  view.setUint16(at + 12, info.fullWidth, true);
+  view.setUint16(at + 14, info.fullHeight, true);
+  view.setUint32(at + 16, meta.seq >>> 0, true);
+  view.setFloat64(at + 20, meta.captureTime, true);
+  view.setFloat64(at + 28, meta.echoTime, true);
+  view.setFloat64(at + 36, meta.echoHoldMs, true);
+  view.setFloat64(at + 44, info.estimateBps, true);
+  view.setFloat64(at + 52, info.bitrateBps, true);
+  message.set(bitstream, HEADER_BYTES + VIDEO_HEADER_BYTES);
   return message;
 }
