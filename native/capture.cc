@@ -26,6 +26,7 @@ CaptureSpec ParseSpec(Napi::Env env, const Napi::Object& o) {
     spec.test.width = spec.width > 0 ? spec.width : 640;
     spec.test.height = spec.height > 0 ? spec.height : 480;
     if (o.Get("label").IsString()) spec.test.label = str("label");
+    spec.test.timecode = o.Get("timecode").ToBoolean().Value();
     Napi::Value color = o.Get("color");
     if (color.IsArray() && color.As<Napi::Array>().Length() == 3) {
       Napi::Array c = color.As<Napi::Array>();

@@ -83,7 +83,7 @@ cv::Mat TestSource::Next() {
               thickness + 2, cv::LINE_AA);
   cv::putText(frame, clock, cv::Point(10, textY), cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(255, 255, 255),
               thickness, cv::LINE_AA);
-  DrawTimecode(frame, std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+  if (options_.timecode) DrawTimecode(frame, std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
   ++index_;
   return frame;
 }

@@ -16,6 +16,9 @@ struct TestSourceOptions {
   std::string label = "cvchat";
   // Colour of the identification bar across the top (BGR): tests tell two sides apart by it.
   cv::Scalar color = cv::Scalar(0, 140, 255);
+  // Draw the capture time as a code a viewer can read back (DrawTimecode); off by default, since its
+  // sharp squares change what lossy codecs make of the picture.
+  bool timecode = false;
 };
 
 class TestSource {

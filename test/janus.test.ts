@@ -57,8 +57,21 @@ interface ViewerState {
 }
 
 // What runs in the page is text: this project compiles for Node, without the DOM's types.
-function viewerState(page: Page): Promise<ViewerState> {
-  return page.evaluate('JSON.parse(JSON.stringify(window.cvchatJanus))') as Promise<ViewerState>;
+/** The page's state; before its script has run (or when it could not), 'no script' and what the page said. */
+async function viewerState(page: Page): Promise<ViewerState> {
+  const state = (await page.evaluate('window.cvchatJanus ? JSON.parse(JSON.stringify(window.cvchatJanus)) : null')) as ViewerState | null;
+  return state ?? { state: 'no script', message: (problems.get(page) ?? []).join('; '), framesDecoded: 0, framesShown: 0, width: 0, height: 0, fps: 0, codec: null, rewatches: 0 };
+}
+
+/** What each page reported going wrong (script errors, failed requests), for a failure's message. */
+const problems = new WeakMap<Page, string[]>();
+
+function watchProblems(page: Page): void {
+  const list: string[] = [];
+  problems.set(page, list);
+  page.on('pageerror', (error) => list.push(`page error: ${error.message}`));
+  page.on('requestfailed', (request) => list.push(`request failed: ${request.url()} (${request.failure()?.errorText ?? '?'})`));
+  page.on('crash', () => list.push('the page crashed'));
 }
 
 interface Started {
@@ -110,10 +123,15 @@ describe('Janus: browsers watch what cvchat publishes (a namespace, janus.js in 
 
   /** Waits until every page has decoded `more` frames beyond `from` (each its own count). */
   async function framesRise(from: number[], more: number, what: string): Promise<ViewerState[]> {
-    return waitFor(what, async () => {
-      const states = await Promise.all(pages.map(viewerState));
-      return states.every((s, i) => s.framesDecoded >= from[i] + more && s.state === 'streaming') ? states : undefined;
-    }, 45_000);
+    let last: ViewerState[] = [];
+    try {
+      return await waitFor(what, async () => {
+        last = await Promise.all(pages.map(viewerState));
+        return last.every((s, i) => s.framesDecoded >= from[i] + more && s.state === 'streaming') ? last : undefined;
+      }, 45_000);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; the pages: ${JSON.stringify(last.map((s) => ({ state: s.state, message: s.message, framesDecoded: s.framesDecoded })))}`);
+    }
   }
 
   before(async () => {
@@ -151,6 +169,7 @@ describe('Janus: browsers watch what cvchat publishes (a namespace, janus.js in 
     for (let i = 0; i < VIEWERS; i++) {
       const context = await browser!.newContext({ ignoreHTTPSErrors: true });
       const page = await context.newPage();
+      watchProblems(page);
       const response = await page.goto(viewerUrl());
       const csp = response?.headers()['content-security-policy'] ?? '';
       assert.match(csp, /connect-src 'self' http: https: ws: wss:/, 'the page may connect to Janus');
@@ -170,6 +189,7 @@ describe('Janus: browsers watch what cvchat publishes (a namespace, janus.js in 
   it('a mountpoint Janus does not have is named, and watched for again', async () => {
     const context = await browser!.newContext({ ignoreHTTPSErrors: true });
     const page = await context.newPage();
+    watchProblems(page);
     await page.goto(viewerUrl(77));
     const state = await waitFor('no such mountpoint', async () => {
       const s = await viewerState(page);

@@ -34,6 +34,7 @@ const SOURCE: ParseArgsConfig['options'] = {
   'no-adapt': { type: 'boolean' },
   loop: { type: 'boolean' },
   label: { type: 'string' },
+  timecode: { type: 'boolean' },
 };
 const LIMITS: ParseArgsConfig['options'] = {
   'max-frame-bytes': { type: 'string' },
@@ -133,6 +134,7 @@ export function sourceOptions(values: Values) {
     adapt: values['no-adapt'] === true ? false : undefined,
     loop: values.loop === true ? true : undefined,
     label: values.label as string | undefined,
+    timecode: values.timecode === true ? true : undefined,
   };
 }
 

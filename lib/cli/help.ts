@@ -35,7 +35,9 @@ const SOURCE = `  --source SRC           camera index, video file, URL, GStreame
   --no-adapt             every peer gets every frame at the full size and --quality (fewer frames
                          reach a slow link instead)
   --loop                 start a video file again at its end
-  --label TEXT           test source: text on the picture; its bar colour follows from it`;
+  --label TEXT           test source: text on the picture; its bar colour follows from it
+  --timecode             test source: the capture time as black and white squares in the bottom
+                         right corner, which Janus's viewer page reads back as end-to-end latency`;
 
 const WEB = (what: string) => `  --web PORT             also serve a web page on PORT: ${what}.
                          It prints the address to open, with the key after # (browsers never

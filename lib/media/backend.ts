@@ -55,6 +55,8 @@ export interface CaptureSpec {
   label?: string;
   /** Test source: colour of the bar across the top, [b, g, r]. */
   color?: BGR;
+  /** Test source: the capture time as a code in the bottom right corner, for a viewer to read back (latency through a media server). */
+  timecode?: boolean;
   /** Memory source: frames of this backend, played in a loop. Read frames share their pixels. */
   frames?: VideoFrame[];
 }

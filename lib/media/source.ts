@@ -34,7 +34,7 @@ export function parseSource(source: string | number): CaptureSpec {
 }
 
 /** What the user gives: the source as text or a camera index, the rest as in CaptureSpec. */
-export interface CaptureOptions extends Pick<CaptureSpec, 'width' | 'height' | 'fps' | 'loop' | 'label' | 'color'> {
+export interface CaptureOptions extends Pick<CaptureSpec, 'width' | 'height' | 'fps' | 'loop' | 'label' | 'color' | 'timecode'> {
   /** Camera index, file, URL, GStreamer pipeline or "test". Default 0. */
   source?: string | number;
   backend?: BackendName;
@@ -57,6 +57,7 @@ export function captureSpec(options: CaptureOptions = {}): CaptureSpec {
   if (options.loop !== undefined) spec.loop = checkBoolean('loop', options.loop);
   if (options.label !== undefined) spec.label = checkString('label', options.label);
   if (options.color !== undefined) spec.color = checkColor('color', options.color);
+  if (options.timecode !== undefined) spec.timecode = checkBoolean('timecode', options.timecode);
   return spec;
 }
 

@@ -195,7 +195,7 @@ export async function runJanusBench(quick: boolean, hooks: BenchHooks, progress:
       if (janus.child.exitCode !== null) throw new Error(`janus bench: janus.sh exited:\n${janus.output()}`);
       return janus.output().includes('cvchat janus: ready') ? true : undefined;
     });
-    const sender = inNs([process.execPath, cli, 'sender', '--source', 'test', '--size', `${WIDTH}x${HEIGHT}`, '--fps', String(FPS), '--no-window',
+    const sender = inNs([process.execPath, cli, 'sender', '--source', 'test', '--timecode', '--size', `${WIDTH}x${HEIGHT}`, '--fps', String(FPS), '--no-window',
       '--publish', 'rtp://127.0.0.1:5004', '--publish-bitrate', BITRATE, '--web', String(WEB_PORT), '--key', KEY], { DISPLAY: '', CVCHAT_CONFIG_DIR: dir });
     await until('publishing', () => (/publishing vp8/.test(sender.output()) ? true : undefined));
     const pid = janus.child.pid!;
@@ -265,7 +265,7 @@ export function janusMarkdown(results: JanusResults): string[] {
     return low === high ? String(low) : `${low}-${high}`;
   };
   lines.push(
-    `One cvchat sender publishes ${results.source} (--publish rtp://) into a Janus (npm run janus's configuration) in a network namespace; headless Chromium pages (web/janus.html, janus.js) watch it. Janus's CPU is utime + stime from /proc over the seconds measured, as % of one core; with the publisher and no viewer it is ${fmt(results.baselineCpu)}%. The pages' figures are getStats over the same seconds: frames decoded per second, and the mean time a frame waited in the jitter buffer and took to decode. Latency is end to end, capture to the page's screen: the test picture carries its capture time as a timecode (native/test_source.cc), which the page reads back from each frame it shows (its last 300 frames, about the seconds measured). The browsers run on the same two cores.`,
+    `One cvchat sender publishes ${results.source} (--publish rtp://) into a Janus (npm run janus's configuration) in a network namespace; headless Chromium pages (web/janus.html, janus.js) watch it. Janus's CPU is utime + stime from /proc over the seconds measured, as % of one core; with the publisher and no viewer it is ${fmt(results.baselineCpu)}%. The pages' figures are getStats over the same seconds: frames decoded per second, and the mean time a frame waited in the jitter buffer and took to decode. Latency is end to end, capture to the page's screen: the test picture carries its capture time as a timecode (--timecode, native/test_source.cc), which the page reads back from each frame it shows (its last 300 frames, about the seconds measured). The browsers run on the same two cores.`,
     '',
     '| viewers | Janus CPU (% of a core) | added per viewer (%) | fps per viewer | latency p50 / p99 (ms) | jitter buffer (ms) | decode (ms) |',
     '|---|---|---|---|---|---|---|',
