@@ -138,6 +138,9 @@ describe('Janus: browsers watch what cvchat publishes (a namespace, janus.js in 
     const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
     ip('netns', 'add', ns);
     ip('-n', ns, 'link', 'set', 'lo', 'up', 'mtu', '1500');
+    // No IPv6 in the namespace: its addresses come up a moment after a link does, and Chromium
+    // aborts requests in flight when the network changes (net::ERR_NETWORK_CHANGED).
+    execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'], { stdio: 'pipe' });
     // No dummy driver in every kernel: a veth pair, both ends in the namespace.
     ip('-n', ns, 'link', 'add', 'cvjanus0', 'type', 'veth', 'peer', 'name', 'cvjanus1');
     ip('-n', ns, 'addr', 'add', '127.0.0.2/32', 'dev', 'cvjanus0');

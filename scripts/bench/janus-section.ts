@@ -185,6 +185,8 @@ export async function runJanusBench(quick: boolean, hooks: BenchHooks, progress:
   try {
     ip('netns', 'add', ns);
     ip('-n', ns, 'link', 'set', 'lo', 'up', 'mtu', '1500');
+    // No IPv6: its addresses come up a moment after a link, and Chromium aborts requests when the network changes.
+    execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'], { stdio: 'pipe' });
     ip('-n', ns, 'link', 'add', 'cvjanus0', 'type', 'veth', 'peer', 'name', 'cvjanus1');
     ip('-n', ns, 'addr', 'add', '127.0.0.2/32', 'dev', 'cvjanus0');
     ip('-n', ns, 'link', 'set', 'cvjanus1', 'up');
