@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 import { labelColor } from '../lib/media/source';
+import { JANUS_ICE_INTERFACE, makeJanusNamespace } from '../scripts/bench/janus-section';
 import { canvasPicture, CHROMIUM } from './browser';
 import { canUseNetns, cli, closeTo, root, sleep, TEST_KEY, tempDir, waitFor } from './helpers';
 
@@ -106,7 +107,7 @@ describe('Janus: browsers watch what cvchat publishes (a namespace, janus.js in 
 
   async function startJanus(): Promise<Started> {
     // A runtime folder of its own: a `npm run janus` beside this one keeps its own.
-    const run = inNs(['bash', path.join(root, 'scripts', 'janus.sh'), '--ice-enforce-list=cvjanus0'], { CVCHAT_JANUS_DIR: path.join(dir, 'janus') });
+    const run = inNs(['bash', path.join(root, 'scripts', 'janus.sh'), `--ice-enforce-list=${JANUS_ICE_INTERFACE}`], { CVCHAT_JANUS_DIR: path.join(dir, 'janus') });
     await waitFor('Janus ready', () => {
       if (run.child.exitCode !== null) throw new Error(`janus.sh exited:\n${run.output()}`);
       return run.output().includes('cvchat janus: ready') ? true : undefined;
@@ -135,17 +136,7 @@ describe('Janus: browsers watch what cvchat publishes (a namespace, janus.js in 
   }
 
   before(async () => {
-    const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
-    ip('netns', 'add', ns);
-    ip('-n', ns, 'link', 'set', 'lo', 'up', 'mtu', '1500');
-    // No IPv6 in the namespace: its addresses come up a moment after a link does, and Chromium
-    // aborts requests in flight when the network changes (net::ERR_NETWORK_CHANGED).
-    execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'], { stdio: 'pipe' });
-    // No dummy driver in every kernel: a veth pair, both ends in the namespace.
-    ip('-n', ns, 'link', 'add', 'cvjanus0', 'type', 'veth', 'peer', 'name', 'cvjanus1');
-    ip('-n', ns, 'addr', 'add', '127.0.0.2/32', 'dev', 'cvjanus0');
-    ip('-n', ns, 'link', 'set', 'cvjanus1', 'up');
-    ip('-n', ns, 'link', 'set', 'cvjanus0', 'up');
+    makeJanusNamespace(ns);
     janus = await startJanus();
     sender = await startSender();
     // Chromium in the namespace too: playwright starts this wrapper, which keeps its pipes.

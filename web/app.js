@@ -3,7 +3,7 @@
 // to the decoder, control messages to their effects, the partner's ACKs to our camera. Keeps
 // window.cvchat up to date for people and tests who want the numbers.
 import { CameraSender } from './camera.js';
-import { toggleFullscreen } from './fullscreen.js';
+import { wireControls } from './controls.js';
 import { FrameStats, hudLines } from './hud.js';
 import { Link, NO_KEY_MESSAGE, isFinal } from './link.js';
 import { FrameDecoder, decodableCodecs } from './video.js';
@@ -182,16 +182,8 @@ function toggleHud() {
   renderHud();
 }
 
-window.addEventListener('keydown', (event) => {
-  if (event.ctrlKey || event.metaKey || event.altKey) return;
-  if (event.key === 'h') toggleHud();
-  else if (event.key === 'f') toggleFullscreen();
-  else if (event.key === 'q' || (event.key === 'Escape' && !document.fullscreenElement)) leave();
-});
-element('hud-button').addEventListener('click', toggleHud);
-element('fullscreen-button').addEventListener('click', toggleFullscreen);
+wireControls({ picture: canvas, toggleHud, leave });
 leaveButton.addEventListener('click', leave);
-canvas.addEventListener('click', toggleHud); // a phone has no h key: a tap on the picture
 reconnectButton.addEventListener('click', () => location.reload());
 setInterval(renderHud, 250);
 

@@ -7,7 +7,7 @@
 // A publisher that stops and starts again needs nothing: Janus carries on with the same connection.
 // Keeps window.cvchatJanus up to date for people and tests who want the numbers.
 
-import { toggleFullscreen } from './fullscreen.js';
+import { wireControls } from './controls.js';
 
 /** How long to wait before watching again after a failure. */
 const RETRY_MS = 2000;
@@ -379,14 +379,7 @@ function toggleHud() {
   renderHud();
 }
 
-window.addEventListener('keydown', (event) => {
-  if (event.ctrlKey || event.metaKey || event.altKey) return;
-  if (event.key === 'h') toggleHud();
-  else if (event.key === 'f') toggleFullscreen();
-});
-element('hud-button').addEventListener('click', toggleHud);
-element('fullscreen-button').addEventListener('click', toggleFullscreen);
-video.addEventListener('click', toggleHud); // a phone has no h key: a tap on the picture
+wireControls({ picture: video, toggleHud });
 // Another address in the fragment (edited by hand): watch that one.
 window.addEventListener('hashchange', () => location.reload());
 

@@ -57,6 +57,28 @@ export interface JanusResults {
   viewersPerCore?: number | null;
 }
 
+/** The interface Janus offers ICE candidates on, in that namespace (janus.sh --ice-enforce-list). */
+export const JANUS_ICE_INTERFACE = 'cvjanus0';
+
+/**
+ * A network namespace where Janus, a publisher and Chromium meet (the bench's and the tests'): lo,
+ * and a veth pair holding 127.0.0.2 on `JANUS_ICE_INTERFACE`, since Janus never offers candidates on
+ * a loopback interface (and not every kernel has the dummy driver). No IPv6: its addresses come up
+ * a moment after a link does, and Chromium aborts requests in flight when the network changes
+ * (net::ERR_NETWORK_CHANGED). Needs root.
+ */
+export function makeJanusNamespace(ns: string): void {
+  const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
+  ip('netns', 'add', ns);
+  ip('-n', ns, 'link', 'set', 'lo', 'up', 'mtu', '1500');
+  ip('netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
+  ip('-n', ns, 'link', 'add', JANUS_ICE_INTERFACE, 'type', 'veth', 'peer', 'name', 'cvjanus1');
+  ip('-n', ns, 'addr', 'add', '127.0.0.2/32', 'dev', JANUS_ICE_INTERFACE);
+  ip('-n', ns, 'link', 'set', 'cvjanus1', 'up');
+  ip('-n', ns, 'link', 'set', JANUS_ICE_INTERFACE, 'up');
+}
+
+
 /** What the benchmark's runner tracks, to end it all when stopped early. */
 export interface BenchHooks {
   track<T extends ChildProcess>(child: T): T;
@@ -183,16 +205,9 @@ export async function runJanusBench(quick: boolean, hooks: BenchHooks, progress:
   };
   let browser: Browser | undefined;
   try {
-    ip('netns', 'add', ns);
-    ip('-n', ns, 'link', 'set', 'lo', 'up', 'mtu', '1500');
-    // No IPv6: its addresses come up a moment after a link, and Chromium aborts requests when the network changes.
-    execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'], { stdio: 'pipe' });
-    ip('-n', ns, 'link', 'add', 'cvjanus0', 'type', 'veth', 'peer', 'name', 'cvjanus1');
-    ip('-n', ns, 'addr', 'add', '127.0.0.2/32', 'dev', 'cvjanus0');
-    ip('-n', ns, 'link', 'set', 'cvjanus1', 'up');
-    ip('-n', ns, 'link', 'set', 'cvjanus0', 'up');
+    makeJanusNamespace(ns);
     // janus.sh execs janus: the child's pid is Janus's.
-    const janus = inNs(['bash', path.join(root, 'scripts', 'janus.sh'), '--ice-enforce-list=cvjanus0'], { CVCHAT_JANUS_DIR: path.join(dir, 'janus') });
+    const janus = inNs(['bash', path.join(root, 'scripts', 'janus.sh'), `--ice-enforce-list=${JANUS_ICE_INTERFACE}`], { CVCHAT_JANUS_DIR: path.join(dir, 'janus') });
     await until('Janus', () => {
       if (janus.child.exitCode !== null) throw new Error(`janus bench: janus.sh exited:\n${janus.output()}`);
       return janus.output().includes('cvchat janus: ready') ? true : undefined;
