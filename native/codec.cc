@@ -159,7 +159,9 @@ Napi::Value Encode(const Napi::CallbackInfo& info) {
 }
 
 // decode(buffer, maxPixels, channels[, width, height]) -> Promise<Frame>: with a size, the
-// picture is scaled to it after decoding (bilinear: a smaller picture shown at the stream's size).
+// picture is scaled to it. Enlarging is bilinear (a smaller picture shown at the stream's size).
+// A JPEG shown smaller is decoded at the smallest DCT scale that still covers the size (jpeg.h),
+// and area-averaged the rest of the way, as encode() shrinks.
 Napi::Value Decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   RequireArgs(info, 3, "decode(buffer, maxPixels, channels[, width, height])");
@@ -189,7 +191,7 @@ Napi::Value Decode(const Napi::CallbackInfo& info) {
                                std::to_string(header.height) + " pixels, above the limit of " +
                                std::to_string(static_cast<int64_t>(maxPixels))};
         }
-        if (header.format != "jpeg" || DecodeJpeg(data, size, channels, maxPixels, out.get()) != JpegPath::kDone) {
+        if (header.format != "jpeg" || DecodeJpeg(data, size, channels, maxPixels, out.get(), scaleTo) != JpegPath::kDone) {
           cv::Mat encoded(1, static_cast<int>(size), CV_8UC1, const_cast<uint8_t*>(data));
           *out = cv::imdecode(encoded, flags);
           if (out->empty()) {
@@ -197,8 +199,9 @@ Napi::Value Decode(const Napi::CallbackInfo& info) {
           }
         }
         if (!scaleTo.empty() && scaleTo != out->size()) {
+          bool shrinking = scaleTo.width <= out->cols && scaleTo.height <= out->rows;
           cv::Mat scaled;
-          cv::resize(*out, scaled, scaleTo, 0, 0, cv::INTER_LINEAR);
+          cv::resize(*out, scaled, scaleTo, 0, 0, shrinking ? cv::INTER_AREA : cv::INTER_LINEAR);
           *out = scaled;
         }
       },

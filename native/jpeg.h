@@ -42,6 +42,12 @@ JpegPath EncodeJpeg(const cv::Mat& mat, int quality, JpegBytes* out);
 // libjpeg's own message when the data is corrupt, or when it declares more than maxPixels.
 // Warnings (a truncated tail, extra bytes) are not printed, and a picture is still returned, as
 // imdecode returns one.
-JpegPath DecodeJpeg(const uint8_t* data, size_t size, int channels, double maxPixels, cv::Mat* out);
+// `atLeast`, when given and smaller than the image, lets libjpeg-turbo decode at a reduced DCT
+// scale (1/8, 1/4 or 1/2 of each side, the ones it has SIMD for): the smallest whose picture still
+// covers `atLeast` on both sides. The caller scales the rest of the way. A 720p frame shown at a quarter of its size then
+// costs an 8x8 -> 2x2 inverse DCT per block instead of a full decode and a resize of 0.9 MP.
+// maxPixels is checked against the declared size all the same.
+JpegPath DecodeJpeg(const uint8_t* data, size_t size, int channels, double maxPixels, cv::Mat* out,
+                    cv::Size atLeast = cv::Size());
 
 }  // namespace cvchat
