@@ -1,13 +1,53 @@
 #include "capture.h"
 
+#include <opencv2/imgcodecs.hpp>
+
+#include <cstring>
+#include <initializer_list>
+
+#include "codec.h"
 #include "common.h"
 #include "frame.h"
+#include "jpeg.h"
 
 namespace cvchat {
 
 namespace {
 
 int tagValue;
+
+// Packets in a row that are neither a JPEG to pass on nor a picture to decode before read() gives
+// up: a stream of damage should fail with a reason, not spin.
+constexpr int kMaxBadPackets = 30;
+// A packet decoded here is refused above 8K UHD (lib/base/limits.ts DEFAULT_MAX_PIXELS): a URL's
+// packets come from the network, and a small one must not make us allocate gigabytes.
+constexpr double kMaxPacketPixels = 7680.0 * 4320.0;
+
+// What one read gives JS: pixels, or a packet holding the source's JPEG.
+struct CaptureRead {
+  cv::Mat pixels;
+  cv::Mat jpeg;  // 1xN CV_8UC1, this read's own copy
+  int width = 0, height = 0;  // the JPEG's, from its header
+};
+
+bool FourccIs(double value, std::initializer_list<const char*> tags) {
+  uint32_t code = static_cast<uint32_t>(static_cast<int64_t>(value));
+  char tag[4] = {static_cast<char>(code & 0xFF), static_cast<char>((code >> 8) & 0xFF),
+                 static_cast<char>((code >> 16) & 0xFF), static_cast<char>((code >> 24) & 0xFF)};
+  for (const char* known : tags) {
+    if (std::memcmp(tag, known, 4) == 0) return true;
+  }
+  return false;
+}
+
+// FFmpeg's CAP_PROP_FOURCC is the container's codec tag when it has one (MJPG in AVI; jpeg, AVRn and
+// dmb1 in QuickTime), else the first four letters of the codec's name ("mjpe" for an mpjpeg HTTP
+// stream or Matroska). MJPEG-B (mjpb) and MJPEG-A (mjpa) are left out: their frames are not plain
+// JPEG files.
+bool IsFfmpegMjpeg(double fourcc) { return FourccIs(fourcc, {"MJPG", "mjpg", "mjpe", "jpeg", "AVRn", "dmb1"}); }
+
+// V4L2 reports the pixel format it settled on.
+bool IsV4l2Jpeg(double fourcc) { return FourccIs(fourcc, {"MJPG", "JPEG"}); }
 
 CaptureSpec ParseSpec(Napi::Env env, const Napi::Object& o) {
   CaptureSpec spec;
@@ -22,6 +62,7 @@ CaptureSpec ParseSpec(Napi::Env env, const Napi::Object& o) {
   spec.height = static_cast<int>(num("height", 0));
   spec.fps = num("fps", 0);
   spec.loop = o.Get("loop").ToBoolean().Value();
+  spec.jpeg = o.Get("jpeg").ToBoolean().Value();
   if (spec.kind == "test") {
     spec.test.width = spec.width > 0 ? spec.width : 640;
     spec.test.height = spec.height > 0 ? spec.height : 480;
@@ -61,6 +102,25 @@ CaptureSpec ParseSpec(Napi::Env env, const Napi::Object& o) {
 std::string Describe(const CaptureSpec& spec) {
   if (spec.kind == "camera") return "camera " + std::to_string(spec.index);
   return spec.kind + " '" + spec.location + "'";
+}
+
+// Asks the device for its packets as they are, when they are JPEGs. Stays in pixel mode otherwise
+// (another codec, another backend). GStreamer needs no asking: a pipeline ending in image/jpeg
+// gives JPEG packets anyway, found at the first read.
+void EnterRawMode(CaptureState& s) {
+  const CaptureSpec& spec = s.spec;
+  double fourcc = s.capture.get(cv::CAP_PROP_FOURCC);
+  if ((spec.kind == "file" || spec.kind == "url") && s.backend == "FFMPEG" && IsFfmpegMjpeg(fourcc)) {
+    // FFmpeg's raw mode: read() gives each demuxed packet, undecoded. Set before the first read,
+    // as OpenCV requires; size, rate and seeking work as before (the tests check them).
+    s.raw = s.capture.set(cv::CAP_PROP_FORMAT, -1);
+  } else if (spec.kind == "camera" && s.backend == "V4L2" && IsV4l2Jpeg(fourcc)) {
+    // UNTESTED: there was no camera where this was written. Without RGB conversion, OpenCV's V4L2
+    // backend gives the driver's buffer as it is: for MJPG, one row holding the JPEG. ReadDevice
+    // turns conversion back on if the first read says otherwise.
+    s.raw = s.capture.set(cv::CAP_PROP_CONVERT_RGB, 0);
+  }
+  s.jpeg = s.raw;
 }
 
 void OpenDevice(CaptureState& s) {
@@ -104,6 +164,9 @@ void OpenDevice(CaptureState& s) {
   }
   // Requested settings are wishes: a device picks the nearest mode it has, so read them back.
   if (spec.kind == "camera") {
+    // UNTESTED (no camera here): MJPG first, since a camera offers its large sizes only in MJPG.
+    // A camera without it refuses, and the next read-back says so.
+    if (spec.jpeg) s.capture.set(cv::CAP_PROP_FOURCC, cv::VideoWriter::fourcc('M', 'J', 'P', 'G'));
     if (spec.width > 0) s.capture.set(cv::CAP_PROP_FRAME_WIDTH, spec.width);
     if (spec.height > 0) s.capture.set(cv::CAP_PROP_FRAME_HEIGHT, spec.height);
     if (spec.fps > 0) s.capture.set(cv::CAP_PROP_FPS, spec.fps);
@@ -113,6 +176,113 @@ void OpenDevice(CaptureState& s) {
   s.fps = s.capture.get(cv::CAP_PROP_FPS);
   s.frameCount = spec.kind == "file" ? s.capture.get(cv::CAP_PROP_FRAME_COUNT) : -1;
   s.backend = s.capture.getBackendName();
+  if (spec.jpeg) EnterRawMode(s);
+}
+
+// The next frame or packet; at the end of a looping file, the first one again.
+bool ReadNext(CaptureState& s, cv::Mat* mat) {
+  if (s.capture.read(*mat)) return true;
+  if (!s.spec.loop || s.spec.kind != "file") return false;
+  s.capture.set(cv::CAP_PROP_POS_FRAMES, 0);
+  return s.capture.read(*mat);
+}
+
+// One row of bytes rather than a picture: every read in raw mode; otherwise (a GStreamer pipeline
+// ending in image/jpeg) a row that starts as a JPEG does.
+bool IsPacket(const CaptureState& s, const cv::Mat& mat) {
+  if (mat.rows != 1 || mat.type() != CV_8UC1 || !mat.isContinuous()) return false;
+  return s.raw || (mat.cols >= 2 && mat.data[0] == 0xFF && mat.data[1] == 0xD8);
+}
+
+// A packet that is not passed on as a JPEG, as BGR pixels; empty when it is none. Only what
+// ProbeImage recognises (JPEG, PNG, WebP) and declares within kMaxPacketPixels is decoded:
+// imdecode of other formats would allocate whatever their header declares.
+cv::Mat DecodePacket(const cv::Mat& packet, const ImageHeader& header) {
+  if (header.format.empty() || header.width <= 0 || header.height <= 0 ||
+      static_cast<double>(header.width) * static_cast<double>(header.height) > kMaxPacketPixels) {
+    return cv::Mat();
+  }
+  cv::Mat picture;
+  try {
+    if (header.format == "jpeg" && DecodeJpeg(packet.data, packet.total(), 3, kMaxPacketPixels, &picture) == JpegPath::kDone) {
+      return picture;
+    }
+    return cv::imdecode(packet, cv::IMREAD_COLOR);
+  } catch (const CodedError&) {  // corrupt: libjpeg said why, but a damaged packet is only skipped
+    return cv::Mat();
+  } catch (const cv::Exception&) {
+    return cv::Mat();
+  }
+}
+
+void NoteSize(CaptureState& s, int width, int height) {
+  if (s.sized) return;
+  s.sized = true;
+  s.width = width;
+  s.height = height;
+}
+
+// The next frame of a device: pixels, a JPEG packet (when the spec asks for JPEG), or nothing at
+// the end. Packets that are neither a JPEG nor decodable are skipped, kMaxBadPackets at most.
+void ReadDevice(CaptureState& s, CaptureRead* out) {
+  for (int bad = 0; bad < kMaxBadPackets; ++bad) {
+    cv::Mat mat;
+    if (!ReadNext(s, &mat) || mat.empty()) return;
+    bool packet = IsPacket(s, mat);
+    ImageHeader header = packet ? ProbeImage(mat.data, mat.total()) : ImageHeader();
+    if (s.raw && s.spec.kind == "camera" && !s.sized && header.format != "jpeg") {
+      // UNTESTED (no camera here): the camera's first read in raw mode is not a JPEG, so it did not
+      // give MJPG after all. This frame is in the device's own format; convert the next ones.
+      s.raw = false;
+      s.jpeg = false;
+      s.capture.set(cv::CAP_PROP_CONVERT_RGB, 1);
+      continue;
+    }
+    if (!packet) {
+      out->pixels = mat;
+      return;
+    }
+    // A pipeline that gave one JPEG packet has image/jpeg caps: a damaged packet later, which does
+    // not start as a JPEG, is still a packet, not a one-row grey picture.
+    s.raw = true;
+    if (s.spec.jpeg && header.format == "jpeg" && header.width > 0 && header.height > 0) {
+      // Our own copy: a backend may reuse the memory it read into. One copy of ~100 kB, then the
+      // Buffer takes it as it is.
+      out->jpeg = mat.clone();
+      out->width = static_cast<int>(header.width);
+      out->height = static_cast<int>(header.height);
+      s.jpeg = true;
+      NoteSize(s, out->width, out->height);
+      return;
+    }
+    cv::Mat picture = DecodePacket(mat, header);
+    if (!picture.empty()) {
+      out->pixels = picture;
+      NoteSize(s, picture.cols, picture.rows);
+      return;
+    }
+  }
+  throw CodedError{"CVCHAT_CAPTURE_BAD_FRAME", std::to_string(kMaxBadPackets) + " packets in a row from " +
+                                                   Describe(s.spec) + " were neither a JPEG nor a picture that could be decoded"};
+}
+
+// { jpeg, width, height }: the Buffer keeps the packet's Mat alive, so its bytes are not copied again.
+Napi::Object SourceJpeg(Napi::Env env, const CaptureRead& read) {
+  auto* kept = new cv::Mat(read.jpeg);
+  int64_t size = static_cast<int64_t>(kept->total());
+  Napi::MemoryManagement::AdjustExternalMemory(env, size);
+  Napi::Buffer<uint8_t> bytes = Napi::Buffer<uint8_t>::New(
+      env, kept->data, kept->total(),
+      [size](Napi::Env env, uint8_t*, cv::Mat* mat) {
+        Napi::MemoryManagement::AdjustExternalMemory(env, -size);
+        delete mat;
+      },
+      kept);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("jpeg", bytes);
+  o.Set("width", read.width);
+  o.Set("height", read.height);
+  return o;
 }
 
 }  // namespace
@@ -158,30 +328,28 @@ Napi::Value Capture::Read(const Napi::CallbackInfo& info) {
     ThrowCoded(env, "CVCHAT_CAPTURE_BUSY", "read() while another read() of this capture is pending");
   }
   auto state = state_;
-  auto frame = std::make_shared<cv::Mat>();
+  auto result = std::make_shared<CaptureRead>();
   return RunAsync(
       env, "cvchat.capture.read",
-      [state, frame] {
+      [state, result] {
         std::lock_guard<std::mutex> lock(state->mutex);
         if (state->closed) throw CodedError{"CVCHAT_CAPTURE_CLOSED", "The capture was released during read()"};
         if (state->test) {
-          *frame = state->test->Next();
+          result->pixels = state->test->Next();
           return;
         }
         if (!state->spec.memory.empty()) {
           // A shallow copy: the frame shares the stored pixels, so readers must not draw on it.
-          *frame = state->spec.memory[state->memoryIndex++ % state->spec.memory.size()];
+          result->pixels = state->spec.memory[state->memoryIndex++ % state->spec.memory.size()];
           return;
         }
-        if (!state->capture.read(*frame) && state->spec.loop && state->spec.kind == "file") {
-          state->capture.set(cv::CAP_PROP_POS_FRAMES, 0);
-          state->capture.read(*frame);
-        }
+        ReadDevice(*state, result.get());
       },
-      [frame](Napi::Env env, const auto&) -> Napi::Value {
-        // An empty frame means the source has ended (end of file, device gone).
-        if (frame->empty()) return env.Null();
-        return Frame::New(env, *frame);
+      [result](Napi::Env env, const auto&) -> Napi::Value {
+        if (!result->jpeg.empty()) return SourceJpeg(env, *result);
+        // Nothing read means the source has ended (end of file, device gone).
+        if (result->pixels.empty()) return env.Null();
+        return Frame::New(env, result->pixels);
       },
       {Value()},
       // Cleared on the main thread as the promise settles, so "one read in flight" holds exactly.
@@ -206,12 +374,13 @@ Napi::Value Capture::Release(const Napi::CallbackInfo& info) {
 Napi::Value Capture::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  o.Set("width", state_->width);
-  o.Set("height", state_->height);
+  o.Set("width", state_->width.load());
+  o.Set("height", state_->height.load());
   o.Set("fps", state_->fps);
   o.Set("frameCount", state_->frameCount);
   o.Set("backend", state_->backend);
   o.Set("closed", state_->closed.load());
+  o.Set("jpeg", state_->jpeg.load());
   return o;
 }
 

@@ -1,6 +1,13 @@
 // Capture: a video source (camera, file, URL, GStreamer pipeline or the built-in test source).
 // Opening and reading run on the libuv pool, since a camera or URL can block for seconds. One read
 // is in flight at a time, and release() waits for it, so a frame is never read from a freed device.
+//
+// A read gives pixels, or, when the spec asks for `jpeg` and the source delivers JPEG (a camera in
+// MJPG mode, an MJPEG file or HTTP stream, a GStreamer pipeline ending in image/jpeg), the source's
+// own JPEG bytes, never decoded: { jpeg: Buffer, width, height }. OpenCV hands such bytes over as
+// one row of CV_8UC1 (a "packet"): FFmpeg in its raw mode (CAP_PROP_FORMAT -1), V4L2 without RGB
+// conversion, and GStreamer whenever the appsink's caps are image/jpeg. Without `jpeg`, packets are
+// decoded here, so every source still gives pixels.
 #pragma once
 
 #include <napi.h>
@@ -24,6 +31,7 @@ struct CaptureSpec {
   int width = 0, height = 0;  // 0: leave as the source has it
   double fps = 0;
   bool loop = false;
+  bool jpeg = false;  // prefer the source's own JPEG bytes when it delivers JPEG
   TestSourceOptions test;
   std::vector<cv::Mat> memory;  // memory: frames played in a loop, shared, never copied
 };
@@ -36,8 +44,15 @@ struct CaptureState {
   size_t memoryIndex = 0;
   std::atomic<bool> closed{false};
   std::atomic<bool> reading{false};
-  // Actual values, read back from the device after opening.
-  int width = 0, height = 0;
+  // Raw mode: OpenCV was asked for packets (FFmpeg's CAP_PROP_FORMAT -1, V4L2 without RGB
+  // conversion), so every read is one. A GStreamer pipeline gives packets without being asked.
+  bool raw = false;
+  // Reads give JPEG bytes (info.jpeg). For GStreamer it becomes true at the first JPEG read.
+  std::atomic<bool> jpeg{false};
+  // The size was taken from the first packet's header: a GStreamer pipeline's caps may not say it.
+  bool sized = false;
+  // Actual values, read back from the device after opening (and from the first packet).
+  std::atomic<int> width{0}, height{0};
   double fps = 0;
   double frameCount = -1;
   std::string backend;

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 
 import { encode, decode, framePixels, openMemoryCapture } from '../lib/media/video';
 import { getBackend } from '../lib/media/backends';
+import { readPixels } from '../lib/media/source';
 import type { RateEstimate } from '../lib/net/rate';
 import { FrameSizeModel, fullPoint, operatingPoints, PointChooser, PAYLOAD_SHARE, type FrameOffer } from '../lib/session/adapt';
 import { MAX_POINTS_PER_FRAME } from '../lib/base/limits';
@@ -54,8 +55,9 @@ describe('operating points', () => {
 });
 
 async function testPicture() {
-  const capture = await getBackend('native').openCapture({ kind: 'test', width: 1280, height: 720, label: 'adapt' });
-  const frame = (await capture.read())!;
+  const backend = getBackend('native');
+  const capture = await backend.openCapture({ kind: 'test', width: 1280, height: 720, label: 'adapt' });
+  const frame = (await readPixels(backend, capture))!;
   await capture.release();
   return frame;
 }

@@ -8,7 +8,7 @@ import type { VideoCodecName } from '../base/codecs';
 import { CvchatError } from '../base/errors';
 
 export type { VideoCodecName };
-import type { BGR, CaptureSpec, ImageFormat } from './backend';
+import type { BGR, CaptureSpec, ImageFormat, SourceJpeg } from './backend';
 
 export interface NativeCaptureInfo {
   width: number;
@@ -17,6 +17,8 @@ export interface NativeCaptureInfo {
   frameCount: number;
   backend: string;
   closed: boolean;
+  /** Reads give the source's JPEG bytes (see CaptureInfo.jpeg). */
+  jpeg: boolean;
 }
 
 export interface NativeFrame {
@@ -32,7 +34,7 @@ export interface NativeFrame {
 
 export interface NativeCapture {
   readonly info: NativeCaptureInfo;
-  read(): Promise<NativeFrame | null>;
+  read(): Promise<NativeFrame | SourceJpeg | null>;
   release(): Promise<void>;
 }
 

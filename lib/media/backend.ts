@@ -25,6 +25,20 @@ export interface VideoFrame {
   release(): void;
 }
 
+/** A source's own JPEG, as the camera, file or pipeline delivered it: nothing decoded. */
+export interface SourceJpeg {
+  readonly jpeg: Buffer;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** True for what a capture's read() gives when it passes the source's JPEG on (never for a frame). */
+export function isSourceJpeg(value: unknown): value is SourceJpeg {
+  if (typeof value !== 'object' || value === null) return false;
+  const { jpeg, width, height } = value as Partial<SourceJpeg>;
+  return Buffer.isBuffer(jpeg) && typeof width === 'number' && typeof height === 'number';
+}
+
 export interface CaptureInfo {
   width: number;
   height: number;
@@ -32,12 +46,21 @@ export interface CaptureInfo {
   /** Frames in a file, or -1 where unknown. */
   frameCount: number;
   backend: string;
+  /**
+   * Reads give the source's own JPEG bytes (SourceJpeg): the spec asked for `jpeg` and the source
+   * delivers JPEG. Known once the capture is open, except for a GStreamer pipeline, whose caps
+   * show only in its first read. A backend that never passes JPEG on may leave it out.
+   */
+  jpeg?: boolean;
 }
 
 export interface CaptureSource {
   readonly info: CaptureInfo;
-  /** The next frame, or null when the source has ended. One read at a time. */
-  read(): Promise<VideoFrame | null>;
+  /**
+   * The next frame, or null when the source has ended. One read at a time. A SourceJpeg only when
+   * the spec asked for `jpeg`; even then, a packet that is not a JPEG comes as a decoded frame.
+   */
+  read(): Promise<VideoFrame | SourceJpeg | null>;
   /** Waits for a pending read, then frees the device. */
   release(): Promise<void>;
 }
@@ -51,6 +74,12 @@ export interface CaptureSpec {
   fps?: number;
   /** Files: start again at the end. */
   loop?: boolean;
+  /**
+   * Prefer the source's own JPEG bytes when it delivers JPEG (a camera in MJPG mode, an MJPEG file
+   * or HTTP stream, a GStreamer pipeline ending in image/jpeg): read() then gives SourceJpeg,
+   * nothing decoded. Other sources give frames as usual. The opencv4nodejs backend ignores it.
+   */
+  jpeg?: boolean;
   /** Test source: text drawn on the picture. */
   label?: string;
   /** Test source: colour of the bar across the top, [b, g, r]. */

@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 
 import { checkBoolean, checkInteger, checkNumber, checkString, CvchatError, invalidOption } from '../base/errors';
-import { DEFAULT_TEST_FPS, MAX_DIMENSION, MAX_FILE_FPS, MAX_FPS } from '../base/limits';
+import { DEFAULT_MAX_PIXELS, DEFAULT_TEST_FPS, MAX_DIMENSION, MAX_FILE_FPS, MAX_FPS } from '../base/limits';
 import { notice } from '../base/log';
-import type { BackendName, BGR, CaptureSource, CaptureSpec, VideoBackend } from './backend';
+import { isSourceJpeg, type BackendName, type BGR, type CaptureSource, type CaptureSpec, type VideoBackend, type VideoFrame } from './backend';
 
 /**
  * "0", "1"... a camera index; "test" the built-in test picture; text with " ! " a GStreamer
@@ -34,7 +34,7 @@ export function parseSource(source: string | number): CaptureSpec {
 }
 
 /** What the user gives: the source as text or a camera index, the rest as in CaptureSpec. */
-export interface CaptureOptions extends Pick<CaptureSpec, 'width' | 'height' | 'fps' | 'loop' | 'label' | 'color' | 'timecode'> {
+export interface CaptureOptions extends Pick<CaptureSpec, 'width' | 'height' | 'fps' | 'loop' | 'jpeg' | 'label' | 'color' | 'timecode'> {
   /** Camera index, file, URL, GStreamer pipeline or "test". Default 0. */
   source?: string | number;
   backend?: BackendName;
@@ -55,6 +55,7 @@ export function captureSpec(options: CaptureOptions = {}): CaptureSpec {
   if (options.height !== undefined) spec.height = checkInteger('height', options.height, 1, MAX_DIMENSION);
   if (options.fps !== undefined) spec.fps = checkNumber('fps', options.fps, 0, MAX_FPS); // 0: as fast as the source gives
   if (options.loop !== undefined) spec.loop = checkBoolean('loop', options.loop);
+  if (options.jpeg !== undefined) spec.jpeg = checkBoolean('jpeg', options.jpeg);
   if (options.label !== undefined) spec.label = checkString('label', options.label);
   if (options.color !== undefined) spec.color = checkColor('color', options.color);
   if (options.timecode !== undefined) spec.timecode = checkBoolean('timecode', options.timecode);
@@ -100,4 +101,14 @@ export async function openSource(backend: VideoBackend, options: SourceOptions):
   else if (spec.kind === 'test') fps = DEFAULT_TEST_FPS;
   else if (spec.kind === 'file') fps = sourceFps > 0 && sourceFps <= MAX_FILE_FPS ? sourceFps : DEFAULT_TEST_FPS;
   return { capture, fps, live: spec.kind === 'camera' || spec.kind === 'url' || spec.kind === 'gstreamer' };
+}
+
+/**
+ * The next read of `capture` as pixels: a source's JPEG (given only to a capture opened with
+ * `jpeg`) is decoded here. For callers that draw on or re-encode every frame.
+ */
+export async function readPixels(backend: VideoBackend, capture: CaptureSource): Promise<VideoFrame | null> {
+  const read = await capture.read();
+  if (!isSourceJpeg(read)) return read;
+  return backend.decode(read.jpeg, DEFAULT_MAX_PIXELS);
 }

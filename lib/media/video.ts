@@ -3,15 +3,25 @@
 import { checkInteger, checkNumber, checkString, CvchatError, invalidOption, withCallerStack } from '../base/errors';
 import { DEFAULT_MAX_PIXELS, MAX_DIMENSION, MAX_FPS, MAX_PIXELS } from '../base/limits';
 import { native, type NativeFrame, type NativeWriter } from './addon';
-import type { BackendName, CaptureSource, CaptureSpec, ImageFormat, VideoBackend, VideoFrame } from './backend';
+import { isSourceJpeg, type BackendName, type CaptureSource, type CaptureSpec, type ImageFormat, type SourceJpeg, type VideoBackend, type VideoFrame } from './backend';
 import { backendOf, getBackend } from './backends';
 import { captureSpec, type CaptureOptions } from './source';
 
-export type { CaptureSource, VideoFrame, BackendName, VideoBackend, CaptureSpec, ImageFormat, CaptureOptions };
-export { captureSpec };
+export type { CaptureSource, VideoFrame, BackendName, VideoBackend, CaptureSpec, ImageFormat, CaptureOptions, SourceJpeg };
+export { captureSpec, isSourceJpeg };
 export { DEFAULT_MAX_PIXELS, MAX_DIMENSION } from '../base/limits';
 
-/** Opens a source off the main thread; the promise settles once the device answers. */
+/** A capture opened without `jpeg`: every read is a frame. */
+export interface FrameCapture extends CaptureSource {
+  read(): Promise<VideoFrame | null>;
+}
+
+/**
+ * Opens a source off the main thread; the promise settles once the device answers. With `jpeg`,
+ * a source that delivers JPEG gives its own bytes (SourceJpeg) instead of frames.
+ */
+export async function openCapture(options?: CaptureOptions & { jpeg?: false }): Promise<FrameCapture>;
+export async function openCapture(options: CaptureOptions): Promise<CaptureSource>;
 export async function openCapture(options: CaptureOptions = {}): Promise<CaptureSource> {
   const spec = captureSpec(options);
   return getBackend(options.backend ?? 'native').openCapture(spec);
@@ -22,14 +32,15 @@ export async function openCapture(options: CaptureOptions = {}): Promise<Capture
  * one of them, so the source costs nothing (the benchmark's scene). Keep the frames unreleased
  * while the capture is open, and do not draw on frames read from it.
  */
-export async function openMemoryCapture(frames: VideoFrame[], options: { fps?: number; backend?: BackendName } = {}): Promise<CaptureSource> {
+export async function openMemoryCapture(frames: VideoFrame[], options: { fps?: number; backend?: BackendName } = {}): Promise<FrameCapture> {
   if (!Array.isArray(frames) || frames.length === 0) throw invalidOption('frames', 'non-empty array of frames', frames);
   const { width, height } = frames[0];
   if (!frames.every((f) => f.width === width && f.height === height && f.channels === 3)) {
     throw invalidOption('frames', `frames of one size (${width}x${height}) with 3 channels`, 'frames of mixed sizes');
   }
   const fps = options.fps === undefined ? undefined : checkNumber('fps', options.fps, 0, MAX_FPS);
-  return getBackend(options.backend ?? 'native').openCapture({ kind: 'memory', frames, fps });
+  // Frames in, frames out: a memory source has no JPEG to pass on.
+  return (await getBackend(options.backend ?? 'native').openCapture({ kind: 'memory', frames, fps })) as FrameCapture;
 }
 
 export interface EncodeOptions {

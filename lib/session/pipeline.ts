@@ -4,6 +4,7 @@
 // and at most one frame's encodes are outstanding, so nothing queues up behind a slow encoder.
 import { wallClock } from '../base/clock';
 import type { CaptureSource, VideoBackend, VideoFrame } from '../media/backend';
+import { readPixels } from '../media/source';
 import type { Wire } from '../wire/meta';
 import { pickleImage } from '../wire/pickle';
 import { fullPoint, type FrameSizeModel, type OperatingPoint } from './adapt';
@@ -69,7 +70,7 @@ export class CapturePipeline {
         }
         let frame: VideoFrame | null;
         try {
-          frame = await this.capture.read();
+          frame = await readPixels(this.backend, this.capture);
         } catch (error) {
           // stop() releases the capture; a read that loses that race has not failed.
           if (this.stopping) break;

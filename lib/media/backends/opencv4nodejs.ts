@@ -7,7 +7,7 @@ import path from 'node:path';
 
 import { CvchatError } from '../../base/errors';
 import { native, packageRoot } from '../addon';
-import type { BGR, CaptureSource, CaptureSpec, ImageFormat, VideoBackend, VideoFrame } from '../backend';
+import { isSourceJpeg, type BGR, type CaptureSource, type CaptureSpec, type ImageFormat, type VideoBackend, type VideoFrame } from '../backend';
 
 /* The slice of @u4/opencv4nodejs used here (its own typings are not installed with cvchat). */
 interface CvMat {
@@ -106,8 +106,9 @@ export function createOpencv4nodejsBackend(): VideoBackend {
     new CvFrame(new cv.Mat(pixels, height, width, matType(channels)));
 
   async function openTestSource(spec: CaptureSpec): Promise<CaptureSource> {
-    // opencv4nodejs has no synthetic source: take cvchat's and copy each frame across.
-    const inner = await native().Capture.open(spec);
+    // opencv4nodejs has no synthetic source: take cvchat's and copy each frame across. The test
+    // source has no JPEG of its own, and without `jpeg` no native capture passes one on.
+    const inner = await native().Capture.open({ ...spec, jpeg: false });
     return {
       get info() {
         return inner.info;
@@ -115,6 +116,7 @@ export function createOpencv4nodejsBackend(): VideoBackend {
       async read() {
         const frame = await inner.read();
         if (!frame) return null;
+        if (isSourceJpeg(frame)) throw new CvchatError('CVCHAT_NATIVE_ERROR', 'The test source gave JPEG bytes instead of a frame');
         const copy = fromPixels(frame.toBuffer(), frame.width, frame.height, frame.channels);
         frame.release();
         return copy;
@@ -163,6 +165,7 @@ export function createOpencv4nodejsBackend(): VideoBackend {
           fps: capture.get(num('CAP_PROP_FPS')),
           frameCount: spec.kind === 'file' ? capture.get(num('CAP_PROP_FRAME_COUNT')) : -1,
           backend: 'opencv4nodejs',
+          jpeg: false, // spec.jpeg is not followed here: reads are always frames
         },
         async read() {
           if (released) throw new CvchatError('CVCHAT_CAPTURE_CLOSED', 'read() on a released capture');
