@@ -144,6 +144,7 @@ void OpenMuxer(RecorderState& s) {
   if (s.format->pb->error < 0) {
     throw CodedError{"CVCHAT_RECORD_OPEN_FAILED", "Could not write the recording '" + s.path + "': " + AvError(s.format->pb->error)};
   }
+  s.bytes = avio_tell(s.format->pb);
 }
 
 // Muxes one packet at `timestamp` (the stream's time base); an empty `data` writes an empty slot

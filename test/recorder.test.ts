@@ -150,6 +150,39 @@ for (const ext of ['.mkv', '.avi'] as const) {
       });
     });
 
+    it('leaves a file that opens and holds every whole frame wherever a crash cuts it', async () => {
+      const jpegs = await numberedJpegs(8, 320, 240);
+      const dir = tempDir();
+      const file = path.join(dir, `cut${ext}`);
+      const recorder = await backend().openRecorder(file, { width: 320, height: 240 }, FPS);
+      const ends = [recorder.bytes];  // the file's size after its header, then after each frame
+      for (let i = 0; i < jpegs.length; i++) {
+        await recorder.writeJpeg(jpegs[i], i * 40);
+        ends.push(recorder.bytes);
+        assert.equal(fs.statSync(file).size, recorder.bytes, `frame ${i} is in the file, not in a buffer`);
+      }
+      // What a killed process leaves: the file before its trailer, cut anywhere.
+      const unfinished = fs.readFileSync(file);
+      await recorder.close();
+      const cuts: Array<{ at: number; whole: number }> = [];
+      for (let whole = 0; whole <= jpegs.length; whole++) {
+        cuts.push({ at: ends[whole], whole });
+        if (whole < jpegs.length) cuts.push({ at: Math.round((ends[whole] + ends[whole + 1]) / 2), whole });
+      }
+      const results = await Promise.all(cuts.map(async ({ at, whole }) => {
+        const cut = path.join(dir, `cut-${at}${ext}`);
+        fs.writeFileSync(cut, unfinished.subarray(0, at));
+        return { at, whole, read: await readBack(cut) };
+      }));
+      for (const { at, whole, read } of results) {
+        // With no whole frame there is nothing to show; a header alone does not open as Matroska.
+        assert.ok(read.opened || whole === 0, `cut at ${at} bytes opens`);
+        // A frame cut short may be read as well (its picture partly grey).
+        assert.ok(read.frames.length === whole || read.frames.length === whole + 1, `cut at ${at} bytes: ${read.frames.length} frames read, ${whole} whole`);
+        read.frames.slice(0, whole).forEach((f, i) => assert.ok(Math.abs(f.ms - i * 40) <= (ext === '.mkv' ? 0 : SLOT_MS), `cut at ${at}: frame ${i} at ${f.ms} ms`));
+      }
+    });
+
     it('keeps every frame whose write had finished when the recording process is killed (SIGKILL)', async () => {
       const file = path.join(tempDir(), `killed${ext}`);
       const written = await recordUntilKilled(file, 2000);
