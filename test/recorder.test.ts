@@ -35,10 +35,14 @@ interface ReadBack {
   fps?: number;
 }
 
-/** The file as OpenCV's VideoCapture (CAP_FFMPEG) reads it: decoded, or its packets' SHA-1 (raw). */
+/** Files as OpenCV's VideoCapture (CAP_FFMPEG) reads them: decoded, or their packets' SHA-1 (raw). */
+async function readBackAll(files: string[], raw = false): Promise<ReadBack[]> {
+  const { stdout } = await promisify(execFile)(python, [reader, ...(raw ? ['--raw'] : []), ...files], { maxBuffer: 16 << 20 });
+  return stdout.trim().split('\n').map((line) => JSON.parse(line) as ReadBack);
+}
+
 async function readBack(file: string, raw = false): Promise<ReadBack> {
-  const { stdout } = await promisify(execFile)(python, [reader, file, ...(raw ? ['--raw'] : [])], { maxBuffer: 16 << 20 });
-  return JSON.parse(stdout) as ReadBack;
+  return (await readBackAll([file], raw))[0];
 }
 
 function backend(): VideoBackend & { openRecorder: NonNullable<VideoBackend['openRecorder']> } {
@@ -169,12 +173,14 @@ for (const ext of ['.mkv', '.avi'] as const) {
         cuts.push({ at: ends[whole], whole });
         if (whole < jpegs.length) cuts.push({ at: Math.round((ends[whole] + ends[whole + 1]) / 2), whole });
       }
-      const results = await Promise.all(cuts.map(async ({ at, whole }) => {
+      const files = cuts.map(({ at }) => {
         const cut = path.join(dir, `cut-${at}${ext}`);
         fs.writeFileSync(cut, unfinished.subarray(0, at));
-        return { at, whole, read: await readBack(cut) };
-      }));
-      for (const { at, whole, read } of results) {
+        return cut;
+      });
+      const reads = await readBackAll(files);
+      for (const [i, { at, whole }] of cuts.entries()) {
+        const read = reads[i];
         // With no whole frame there is nothing to show; a header alone does not open as Matroska.
         assert.ok(read.opened || whole === 0, `cut at ${at} bytes opens`);
         // A frame cut short may be read as well (its picture partly grey).
