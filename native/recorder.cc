@@ -55,6 +55,7 @@ std::mutex quietMutex;
 std::unordered_set<const void*> quietContexts;
 
 void FilteredLog(void* context, int level, const char* format, va_list args) {
+  if (level > av_log_get_level()) return;  // what the default printer would drop anyway (most calls)
   {
     std::lock_guard<std::mutex> lock(quietMutex);
     if (quietContexts.count(context) != 0) return;
@@ -88,15 +89,23 @@ std::string LowerExtension(const std::string& path) {
 
 std::string SizeText(int w, int h) { return std::to_string(w) + "x" + std::to_string(h); }
 
+// Closes the file; returns what closing it said. The context stays quiet until it is freed (closing
+// logs its statistics).
+int CloseFile(RecorderState& s) {
+  AVIOContext* pb = s.format->pb;
+  if (pb == nullptr) return 0;
+  int ret = avio_closep(&s.format->pb);
+  Quiet(pb, false);
+  return ret;
+}
+
 // Frees what Open made; the file, if created, is left as it is.
 void FreeMuxer(RecorderState& s) {
   if (s.format != nullptr) {
-    Quiet(s.format, false);
-    if (s.format->pb != nullptr) {
-      Quiet(s.format->pb, false);
-      avio_closep(&s.format->pb);
-    }
-    avformat_free_context(s.format);
+    CloseFile(s);
+    AVFormatContext* format = s.format;
+    avformat_free_context(format);
+    Quiet(format, false);
     s.format = nullptr;
   }
   av_packet_free(&s.packet);
@@ -194,8 +203,7 @@ void Finish(RecorderState& s) {
   s.finished = true;
   int ret = av_write_trailer(s.format);
   if (ret >= 0) s.bytes = avio_size(s.format->pb);  // the AVI muxer ends back in its header
-  Quiet(s.format->pb, false);
-  int closed = avio_closep(&s.format->pb);
+  int closed = CloseFile(s);
   FreeMuxer(s);
   if (ret >= 0) ret = closed;
   if (ret < 0) throw CodedError{"CVCHAT_RECORD_WRITE_FAILED", "Could not finish the recording '" + s.path + "': " + AvError(ret)};
