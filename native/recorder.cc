@@ -19,6 +19,7 @@ extern "C" {
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <unordered_set>
 
 #include "codec.h"
@@ -225,6 +226,8 @@ class CloseWorker : public Napi::AsyncWorker {
       SetError(e.message);
     } catch (const std::exception& e) {
       SetError(e.what());
+    } catch (...) {
+      SetError("unknown native exception (not a std::exception)");
     }
   }
 
@@ -377,6 +380,9 @@ Napi::Value Recorder::WriteJpeg(const Napi::CallbackInfo& info) {
   if (!refused.IsEmpty()) return refused;
   // A wrong picture would not fail here but in every player, so the header is read first (a few
   // bytes: the frame header comes before the scan).
+  if (buffer.Length() > static_cast<size_t>(std::numeric_limits<int>::max() / 2)) {
+    return Rejected(env, "CVCHAT_INVALID_ARGUMENT", "writeJpeg: a JPEG of more than 1 GB");  // a packet's size is an int
+  }
   ImageHeader header = ProbeImage(buffer.Data(), buffer.Length());
   if (header.format != "jpeg") return Rejected(env, "CVCHAT_INVALID_ARGUMENT", "writeJpeg: the data is not a JPEG");
   if (header.width != state->size.width || header.height != state->size.height) {
