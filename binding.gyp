@@ -13,13 +13,14 @@
         "native/jpeg.cc",
         "native/window.cc",
         "native/writer.cc",
+        "native/recorder.cc",
         "native/socket.cc",
         "native/test_hooks.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(pkg-config --cflags-only-I opencv4 | sed 's/-I//g')",
-        "<!@(pkg-config --cflags-only-I libavcodec libavutil vpx | sed 's/-I//g')"
+        "<!@(pkg-config --cflags-only-I libavformat libavcodec libavutil vpx | sed 's/-I//g')"
       ],
       "libraries": [
         "-lopencv_core",
@@ -29,7 +30,7 @@
         "-lopencv_highgui",
         "-ljpeg",
         "<!@(pkg-config --libs-only-L opencv4)",
-        "<!@(pkg-config --libs libavcodec libavutil vpx)"
+        "<!@(pkg-config --libs libavformat libavcodec libavutil vpx)"
       ],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],

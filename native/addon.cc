@@ -10,6 +10,7 @@
 #include "codec.h"
 #include "common.h"
 #include "frame.h"
+#include "recorder.h"
 #include "socket.h"
 #include "test_hooks.h"
 #include "video_codec.h"
@@ -26,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Frame::Init(env, exports);
   Capture::Init(env, exports);
   VideoWriter::Init(env, exports);
+  Recorder::Init(env, exports);
   InitCodec(env, exports);
   InitVideoCodec(env, exports);
   InitWindow(env, exports);

@@ -14,6 +14,12 @@ void ThrowCoded(Napi::Env env, const std::string& code, const std::string& messa
   throw MakeCoded(env, code, message);
 }
 
+Napi::Promise Rejected(Napi::Env env, const std::string& code, const std::string& message) {
+  auto deferred = Napi::Promise::Deferred::New(env);
+  deferred.Reject(MakeCoded(env, code, message).Value());
+  return deferred.Promise();
+}
+
 namespace {
 
 class PromiseWorker : public Napi::AsyncWorker {

@@ -17,6 +17,7 @@ struct AddonData {
   Napi::FunctionReference frame;
   Napi::FunctionReference capture;
   Napi::FunctionReference writer;
+  Napi::FunctionReference recorder;
 };
 
 inline AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
@@ -30,6 +31,8 @@ struct CodedError {
 // Throws a JS Error with `code` set; use only on the main thread.
 [[noreturn]] void ThrowCoded(Napi::Env env, const std::string& code, const std::string& message);
 Napi::Error MakeCoded(Napi::Env env, const std::string& code, const std::string& message);
+// A promise already rejected with a coded error: the shape of a busy or closed handle's answer.
+Napi::Promise Rejected(Napi::Env env, const std::string& code, const std::string& message);
 
 // Builds the promise's value on the main thread; `kept` holds the keepAlive objects, valid again
 // (a napi_value captured at call time is not valid in a later callback).

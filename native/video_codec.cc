@@ -680,13 +680,6 @@ class VpxDecoderCore : public DecoderCore {
   bool open_ = false;
 };
 
-// A promise already rejected with a coded error: the shape of a busy or closed handle's answer.
-Napi::Value Rejected(Napi::Env env, const std::string& code, const std::string& message) {
-  auto deferred = Napi::Promise::Deferred::New(env);
-  deferred.Reject(MakeCoded(env, code, message).Value());
-  return deferred.Promise();
-}
-
 std::string CodecArg(const Napi::CallbackInfo& info, size_t i) {
   std::string codec = StringArg(info, i, "codec");
   if (codec != "h264" && codec != "vp8") {

@@ -28,11 +28,12 @@ done
 # videoconvert, v4l2src, souphttpsrc, rtspsrc...).
 # libavcodec-dev and libavutil-dev: H.264 (libx264 through libavcodec, and its decoder); libvpx-dev:
 # VP8, used directly because FFmpeg's wrapper cannot change the bitrate mid-stream (native/video_codec.h).
+# libavformat-dev: --record's .mkv and .avi files (native/recorder.h).
 # openssl: the self-signed certificate of the web page (--web), made once and kept.
 # Janus, with janus.js and WebRTC's adapter.js for the Janus viewer's page (web/janus.html): a local
 # media server that cvchat publishes to (--publish), for the tests, the benchmark and `npm run janus`.
 janus=(janus libjs-janus-gateway libjs-webrtc-adapter)
-packages=(libopencv-dev libjpeg-dev libavcodec-dev libavutil-dev libvpx-dev pkg-config g++ make python3 gstreamer1.0-plugins-base gstreamer1.0-plugins-good openssl)
+packages=(libopencv-dev libjpeg-dev libavformat-dev libavcodec-dev libavutil-dev libvpx-dev pkg-config g++ make python3 gstreamer1.0-plugins-base gstreamer1.0-plugins-good openssl)
 case "$purpose" in
   run) ;;
   # An X server, key presses and screenshots for the window tests, Python cv2 peers, cmake for the

@@ -2,7 +2,7 @@
 # Every test, as `npm test` runs it:
 #  1. the whole suite against the local node-gyp build, with both backends
 #     (the opencv4nodejs one is installed here on first use: a few minutes, once);
-#  2. the native, JPEG, source JPEG and backend tests against the prebuildify binary, loaded with PREBUILDS_ONLY=1;
+#  2. the native, JPEG, source JPEG, recorder and backend tests against the prebuildify binary, loaded with PREBUILDS_ONLY=1;
 #  3. the same against the cmake-js build, so binding.gyp and CMakeLists.txt cannot drift.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +37,7 @@ run() {
 echo "== the whole suite (node-gyp build)"
 run dist/test/*.test.js
 
-echo "== native, video codec, JPEG, source JPEG and backend tests against the prebuilt binary (prebuildify, PREBUILDS_ONLY=1)"
+echo "== native, video codec, JPEG, source JPEG, recorder and backend tests against the prebuilt binary (prebuildify, PREBUILDS_ONLY=1)"
 # Packaging must leave the local build as it was, or the next `npm start` would rebuild it.
 local_build=build/Release/cvchat.node
 checksum=$(sha256sum "$local_build")
@@ -46,8 +46,8 @@ if ! sha256sum --check --status <<<"$checksum" 2>/dev/null; then
   echo "FAIL: the prebuild step removed or changed $local_build" >&2
   exit 1
 fi
-PREBUILDS_ONLY=1 run dist/test/native.test.js dist/test/video-codec.test.js dist/test/jpeg.test.js dist/test/source-jpeg.test.js dist/test/backend.test.js
+PREBUILDS_ONLY=1 run dist/test/native.test.js dist/test/video-codec.test.js dist/test/jpeg.test.js dist/test/source-jpeg.test.js dist/test/recorder.test.js dist/test/backend.test.js
 
-echo "== native, video codec, JPEG, source JPEG and backend tests against the cmake-js build"
+echo "== native, video codec, JPEG, source JPEG, recorder and backend tests against the cmake-js build"
 npx --no-install cmake-js compile --out build-cmake >/dev/null
-CVCHAT_ADDON=build-cmake/Release/cvchat.node run dist/test/native.test.js dist/test/video-codec.test.js dist/test/jpeg.test.js dist/test/source-jpeg.test.js dist/test/backend.test.js
+CVCHAT_ADDON=build-cmake/Release/cvchat.node run dist/test/native.test.js dist/test/video-codec.test.js dist/test/jpeg.test.js dist/test/source-jpeg.test.js dist/test/recorder.test.js dist/test/backend.test.js

@@ -84,7 +84,7 @@ describe('scripts/setup.sh installs what each npm command needs', () => {
     const calls = box.calls();
     assert.deepEqual(calls.filter((c) => !c.startsWith('apt-get ')), [], 'only the apt step acts');
     const packages = installedPackages(calls);
-    for (const p of ['libopencv-dev', 'libjpeg-dev', 'libavcodec-dev', 'libavutil-dev', 'libvpx-dev', 'pkg-config', 'g++', 'make', 'openssl']) assert.ok(packages.includes(p), `${p} in ${packages}`);
+    for (const p of ['libopencv-dev', 'libjpeg-dev', 'libavformat-dev', 'libavcodec-dev', 'libavutil-dev', 'libvpx-dev', 'pkg-config', 'g++', 'make', 'openssl']) assert.ok(packages.includes(p), `${p} in ${packages}`);
     for (const p of ['xvfb', 'xdotool', 'imagemagick', 'python3-opencv', 'python3-skimage', 'cmake', ...JANUS_PACKAGES]) {
       assert.ok(!packages.includes(p), `${p} not in ${packages}`);
     }

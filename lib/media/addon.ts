@@ -43,6 +43,27 @@ export interface NativeWriter {
   release(): Promise<void>;
 }
 
+/**
+ * A recording (native/recorder.h): MJPEG in Matroska (.mkv) or AVI (.avi), one write at a time on
+ * the libuv pool. A write while another runs rejects with CVCHAT_RECORD_BUSY (skip that frame and
+ * count it), a write after close() with CVCHAT_RECORD_CLOSED.
+ */
+export interface NativeRecorder {
+  /**
+   * The JPEG's bytes unchanged as one frame at `timeMs` (ms since the recording's start, fractional
+   * allowed; a time not after the last frame's is moved 1 ms, or one AVI slot, after it). The JPEG
+   * must be the recording's size (else CVCHAT_INVALID_ARGUMENT). The Buffer is borrowed, not copied.
+   */
+  writeJpeg(jpeg: Buffer, timeMs: number): Promise<void>;
+  /** Scales `frame` to the recording's size (bilinear) if it differs, encodes it as JPEG at `quality` (1-100), and writes it. */
+  writeFrame(frame: NativeFrame, timeMs: number, quality: number): Promise<void>;
+  /** After the write in progress, writes the index and closes the file. Every call settles when that is done. */
+  close(): Promise<void>;
+  /** Frames written so far. */
+  readonly frames: number;
+  /** The file's size in bytes so far (container overhead included). */
+  readonly bytes: number;
+}
 
 /** Benchmarks only: overrides of the settings native/video_codec.cc chose by measurement. */
 export interface VideoCodecTuning {
@@ -109,6 +130,12 @@ export interface NativeAddon {
   Frame: { new (): never; fromBuffer(pixels: Buffer, width: number, height: number, channels: number): NativeFrame };
   Capture: { open(spec: NativeCaptureSpec): Promise<NativeCapture> };
   VideoWriter: { open(path: string, fourcc: string, fps: number, width: number, height: number, pipeline?: boolean): Promise<NativeWriter> };
+  /**
+   * Creates `path` (overwriting it) for a recording of `width` x `height` frames at about `fps`:
+   * .mkv or .avi, picked by the extension (anything else rejects with CVCHAT_RECORD_FORMAT); a file
+   * that cannot be created rejects with CVCHAT_RECORD_OPEN_FAILED, with the system's reason.
+   */
+  Recorder: { open(path: string, width: number, height: number, fps: number): Promise<NativeRecorder> };
   encode(frame: NativeFrame, format: ImageFormat, quality: number, width?: number, height?: number): Promise<Buffer>;
   decode(bytes: Buffer, maxPixels: number, channels: number, width?: number, height?: number): Promise<NativeFrame>;
   probeImage(bytes: Buffer): { format: string; width: number; height: number } | null;

@@ -129,6 +129,24 @@ export interface VideoDecoder {
   close(): void;
 }
 
+/**
+ * A recording to a video file (--record): MJPEG frames at their real times, one write at a time;
+ * a write while another runs rejects with CVCHAT_RECORD_BUSY (skip the frame and count it), so
+ * recording never holds up the live path.
+ */
+export interface Recorder {
+  /** A JPEG of the recording's size, stored as it is, at `timeMs` since the recording's start. */
+  writeJpeg(jpeg: Buffer, timeMs: number): Promise<void>;
+  /** A frame of any size, scaled to the recording's and encoded as JPEG at `quality` (1-100). */
+  writeFrame(frame: VideoFrame, timeMs: number, quality: number): Promise<void>;
+  /** After the write in progress, finishes the file; later writes reject with CVCHAT_RECORD_CLOSED. */
+  close(): Promise<void>;
+  /** Frames written so far. */
+  readonly frames: number;
+  /** The file's size so far. */
+  readonly bytes: number;
+}
+
 export interface VideoBackend {
   readonly name: BackendName;
   openCapture(spec: CaptureSpec): Promise<CaptureSource>;
@@ -164,4 +182,9 @@ export interface VideoBackend {
   /** An encoder of `codec` at `size` (even sides) for a stream of about `fps` frames a second. */
   openVideoEncoder(codec: VideoCodecName, size: Size, fps: number): VideoEncoder;
   openVideoDecoder(codec: VideoCodecName): VideoDecoder;
+  /**
+   * A recording to `path` (.mkv or .avi, by its extension) of `size` at about `fps` (AVI's frame
+   * grid; Matroska keeps each frame's own time). Missing where the backend cannot record.
+   */
+  openRecorder?(path: string, size: Size, fps: number): Promise<Recorder>;
 }

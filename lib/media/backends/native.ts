@@ -1,8 +1,9 @@
 // The default backend: cvchat's own addon.
 import { isVideoCodecName, type VideoCodecName } from '../../base/codecs';
-import { withCallerStack } from '../../base/errors';
+import { checkInteger, checkNumber, checkString, invalidOption, withCallerStack } from '../../base/errors';
+import { MAX_DIMENSION, MAX_FPS } from '../../base/limits';
 import { native, type NativeAddon, type NativeFrame } from '../addon';
-import type { CaptureSource, CaptureSpec, VideoBackend, VideoDecoder, VideoEncoder, VideoFrame } from '../backend';
+import type { CaptureSource, CaptureSpec, Recorder, Size, VideoBackend, VideoDecoder, VideoEncoder, VideoFrame } from '../backend';
 
 /** The addon's encoder behind the backend interface: the caller's stack on its errors. */
 function videoEncoder(addon: NativeAddon, codec: VideoCodecName, width: number, height: number, fps: number): VideoEncoder {
@@ -21,6 +22,27 @@ function videoDecoder(addon: NativeAddon, codec: VideoCodecName): VideoDecoder {
     decode: (data, maxPixels, size) => withCallerStack(() => decoder.decode(data, maxPixels, size?.width, size?.height)),
     reset: () => decoder.reset(),
     close: () => decoder.close(),
+  };
+}
+
+/** The addon's recorder behind the backend interface: options checked once, the caller's stack on its errors. */
+async function openRecorder(addon: NativeAddon, path: string, size: Size, fps: number): Promise<Recorder> {
+  checkString('path', path);
+  if (typeof size !== 'object' || size === null) throw invalidOption('size', '{ width, height }', size);
+  const width = checkInteger('width', size.width, 1, MAX_DIMENSION);
+  const height = checkInteger('height', size.height, 1, MAX_DIMENSION);
+  checkNumber('fps', fps, 0.1, MAX_FPS);
+  const recorder = await withCallerStack(() => addon.Recorder.open(path, width, height, fps));
+  return {
+    writeJpeg: (jpeg, timeMs) => withCallerStack(() => recorder.writeJpeg(jpeg, timeMs)),
+    writeFrame: (frame, timeMs, quality) => withCallerStack(() => recorder.writeFrame(frame as NativeFrame, timeMs, quality)),
+    close: () => withCallerStack(() => recorder.close()),
+    get frames() {
+      return recorder.frames;
+    },
+    get bytes() {
+      return recorder.bytes;
+    },
   };
 }
 
@@ -62,5 +84,6 @@ export function createNativeBackend(): VideoBackend {
     videoCodecs: () => addon.videoCodecs().filter(isVideoCodecName),
     openVideoEncoder: (codec, size, fps) => videoEncoder(addon, codec, size.width, size.height, fps),
     openVideoDecoder: (codec) => videoDecoder(addon, codec),
+    openRecorder: (path, size, fps) => openRecorder(addon, path, size, fps),
   };
 }
