@@ -26,6 +26,9 @@ const COMMON: ParseArgsConfig['options'] = {
   backend: { type: 'string' },
   codec: { type: 'string' },
 };
+const RECORD: ParseArgsConfig['options'] = {
+  record: { type: 'string' },
+};
 const SOURCE: ParseArgsConfig['options'] = {
   source: { type: 'string' },
   size: { type: 'string' },
@@ -35,10 +38,12 @@ const SOURCE: ParseArgsConfig['options'] = {
   loop: { type: 'boolean' },
   label: { type: 'string' },
   timecode: { type: 'boolean' },
+  'no-passthrough': { type: 'boolean' },
 };
 const LIMITS: ParseArgsConfig['options'] = {
   'max-frame-bytes': { type: 'string' },
   'max-pixels': { type: 'string' },
+  view: { type: 'string' },
 };
 
 const WEB: ParseArgsConfig['options'] = {
@@ -54,10 +59,10 @@ const PUBLISH: ParseArgsConfig['options'] = {
 };
 
 export const OPTIONS: Record<Command, ParseArgsConfig['options']> = {
-  sender: { ...COMMON, ...SOURCE, ...WEB, ...PUBLISH, host: { type: 'string' }, port: { type: 'string' }, 'max-viewers': { type: 'string' } },
-  receiver: { ...COMMON, ...LIMITS, connect: { type: 'string' } },
+  sender: { ...COMMON, ...RECORD, ...SOURCE, ...WEB, ...PUBLISH, host: { type: 'string' }, port: { type: 'string' }, 'max-viewers': { type: 'string' } },
+  receiver: { ...COMMON, ...RECORD, ...LIMITS, connect: { type: 'string' } },
   demo: { ...COMMON, ...SOURCE },
-  chat: { ...COMMON, ...SOURCE, ...LIMITS, ...WEB, listen: { type: 'string' }, peer: { type: 'string' }, stay: { type: 'boolean' } },
+  chat: { ...COMMON, ...RECORD, ...SOURCE, ...LIMITS, ...WEB, listen: { type: 'string' }, peer: { type: 'string' }, stay: { type: 'boolean' } },
 };
 
 /** A bitrate: bits per second, or with k or M (1500k, 1.5M). */
@@ -135,11 +140,13 @@ export function sourceOptions(values: Values) {
     loop: values.loop === true ? true : undefined,
     label: values.label as string | undefined,
     timecode: values.timecode === true ? true : undefined,
+    passthrough: values['no-passthrough'] === true ? false : undefined,
   };
 }
 
 export function limitOptions(values: Values) {
-  return { maxFrameBytes: integer(values, 'max-frame-bytes'), maxPixels: integer(values, 'max-pixels') };
+  const view = values.view === undefined ? undefined : parseSize('--view', values.view);
+  return { maxFrameBytes: integer(values, 'max-frame-bytes'), maxPixels: integer(values, 'max-pixels'), view };
 }
 
 /** --wire pickle has no encryption: it implies --insecure, and says what that costs. */

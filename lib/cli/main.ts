@@ -12,6 +12,7 @@ import { Display, type DisplayEvents } from '../media/display';
 import { displayProblem } from '../media/video';
 import { Chat } from '../session/chat/chat';
 import { Receiver } from '../session/receiver';
+import type { Recording } from '../session/record';
 import { Sender } from '../session/sender';
 import { StatsPrinter, type StreamStats } from '../session/stats';
 import { applyWire, backendOption, codecOption, integer, keyOption, limitOptions, OPTIONS, securityOptions, sourceOptions, publishOption, webOption, type Values } from './args';
@@ -32,6 +33,11 @@ function makeDisplay(values: Values, backend: BackendName, events: DisplayEvents
 function describeError(error: unknown): string {
   const { message, code } = error as CvchatError;
   return `${message}${code ? ` [${code}]` : ''}`;
+}
+
+/** --stats: what is being recorded, when --record is on. */
+function recordingExtra(recording: Recording | undefined): Record<string, unknown> {
+  return recording ? { recording: recording.status } : {};
 }
 
 function warnInsecure(values: Values): void {
@@ -96,6 +102,7 @@ async function runSender(values: Values): Promise<number> {
     frames: integer(values, 'frames'),
     web: webOption(values),
     publish: publishOption(values),
+    record: values.record as string | undefined,
     backend,
     display,
   });
@@ -105,7 +112,7 @@ async function runSender(values: Values): Promise<number> {
   if (s.keyGenerated && s.security.mode === 'tls') {
     announceKey(s.security.key, `npm start receiver -- --connect ${host === undefined || host === '0.0.0.0' ? 'THIS_MACHINE' : host}:${s.port}`);
   }
-  return supervise({ stop: () => s.stop(), done: s.run() }, [{ stats: s.stats, extra: () => ({ dropped: s.dropped, viewers: s.viewerCount, sending: s.viewerStates(), ...(s.publishing ? { publishing: s.publishing } : {}) }) }], values, display);
+  return supervise({ stop: () => s.stop(), done: s.run() }, [{ stats: s.stats, extra: () => ({ dropped: s.dropped, viewers: s.viewerCount, sending: s.viewerStates(), ...(s.publishing ? { publishing: s.publishing } : {}), ...s.sourceStatus(), ...recordingExtra(s.recording) }) }], values, display);
 }
 
 async function runReceiver(values: Values): Promise<number> {
@@ -127,12 +134,13 @@ async function runReceiver(values: Values): Promise<number> {
     ...limitOptions(values),
     connect,
     frames: integer(values, 'frames'),
+    record: values.record as string | undefined,
     backend,
     display,
   });
   warnInsecure(values);
   const r = receiver;
-  return supervise({ stop: () => r.stop(), done: r.run() }, [{ stats: r.stats, extra: () => ({ receiving: r.receiving ?? null }) }], values, display);
+  return supervise({ stop: () => r.stop(), done: r.run() }, [{ stats: r.stats, extra: () => ({ receiving: r.receiving ?? null, ...recordingExtra(r.recording) }) }], values, display);
 }
 
 async function runChat(values: Values): Promise<number> {
@@ -166,6 +174,7 @@ async function runChat(values: Values): Promise<number> {
     web,
     frames: integer(values, 'frames'),
     stay: values.stay === true,
+    record: values.record as string | undefined,
     backend,
     display,
   });
@@ -178,7 +187,7 @@ async function runChat(values: Values): Promise<number> {
   await c.start();
   return supervise({ stop: () => c.stop(), done: c.run() }, [
     { stats: c.sent, extra: () => ({ dropped: c.dropped, sending: c.sending }) },
-    { stats: c.received, extra: () => ({ rttMs: c.rttMs === null ? null : Math.round(c.rttMs * 100) / 100 }) },
+    { stats: c.received, extra: () => ({ rttMs: c.rttMs === null ? null : Math.round(c.rttMs * 100) / 100, ...recordingExtra(c.recording) }) },
   ], values, display);
 }
 

@@ -77,6 +77,11 @@ export class Display {
     window.dirty = true;
   }
 
+  /** True while a frame given to show() waits to be drawn (a newer one would replace it). */
+  waiting(title: string): boolean {
+    return this.windows.get(title)?.pending != null;
+  }
+
   /** A line of text over the picture (waiting, reconnecting...), or null to clear it. */
   setNotice(title: string, notice: string | null): void {
     const window = this.windows.get(title);

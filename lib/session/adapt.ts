@@ -9,7 +9,10 @@ import type { RateEstimate } from '../net/rate';
 export interface OperatingPoint {
   width: number;
   height: number;
+  /** JPEG quality; for the source's own JPEG, as estimated from its tables. */
   quality: number;
+  /** The source's own JPEG, sent as it came (pass-through): nothing to encode. */
+  source?: true;
   /** Equal for equal points: sinks at one point share one encode. */
   key: string;
   /** Its place in the list of points, 0 for the full point: a higher rank has fewer bytes. */
@@ -119,6 +122,8 @@ export interface FrameOffer {
   intervalMs: number;
   /** When the frame was captured, ms (performance.now()). */
   now: number;
+  /** The source delivered this frame as JPEG of this many bytes, which may be sent as it is. */
+  sourceBytes?: number;
 }
 
 /**
@@ -142,8 +147,10 @@ export class PointChooser {
   ) {}
 
   /** The point to send this frame at, or null to skip it. */
-  choose(offer: FrameOffer, estimate: RateEstimate): OperatingPoint | null {
-    const points = this.ladder(offer.size);
+  choose(offer: FrameOffer, estimate: RateEstimate, full?: OperatingPoint): OperatingPoint | null {
+    const points = this.ladder(offer.size, full?.source ? full : undefined);
+    // The source's own JPEG has its bytes known; every other point's are predicted.
+    const bytesAt = (i: number) => (points[i].source ? offer.sourceBytes ?? Infinity : this.model.predict(points[i], offer.size));
     const bytesPerMs = (estimate.bps * PAYLOAD_SHARE) / 8 / 1000;
     const budget = bytesPerMs * offer.intervalMs;
     // The credit: what the estimate allows since the last frame, at most one frame's worth ahead.
@@ -151,7 +158,7 @@ export class PointChooser {
     this.refilledAt = offer.now;
     let fits = points.length - 1;
     for (let i = 0; i < points.length; i++) {
-      if (this.model.predict(points[i], offer.size) <= budget) {
+      if (bytesAt(i) <= budget) {
         fits = i;
         break;
       }
@@ -160,8 +167,10 @@ export class PointChooser {
       this.current = fits;
       this.changedAt = offer.now;
     } else if (fits < this.current && offer.now - this.changedAt >= STEP_UP_AFTER_MS) {
-      let up = this.current;
-      while (up > fits && this.model.predict(points[up - 1], offer.size) <= STEP_UP_SHARE * budget) up--;
+      // The highest point from `fits` down that fits the step-up share (the ladder is in order of
+      // bytes, but the source's own JPEG on top may be smaller than the points below it).
+      let up = fits;
+      while (up < this.current && bytesAt(up) > STEP_UP_SHARE * budget) up++;
       if (up !== this.current) {
         this.current = up;
         this.changedAt = offer.now;
@@ -177,10 +186,13 @@ export class PointChooser {
     this.credit -= bytes;
   }
 
-  private ladder(size: Size): OperatingPoint[] {
-    const key = `${size.width}x${size.height}`;
+  /** The points from the most bytes to the fewest; with `source`, the source's own JPEG first. */
+  private ladder(size: Size, source?: OperatingPoint): OperatingPoint[] {
+    const key = `${size.width}x${size.height}${source ? ' source' : ''}`;
+    if (key === this.pointsFor && source) this.points[0] = source; // its estimated quality may change
     if (key !== this.pointsFor) {
-      this.points = operatingPoints(size, this.ceilingQuality);
+      const own = operatingPoints(size, this.ceilingQuality);
+      this.points = source ? [source, ...own.map((point) => ({ ...point, rank: point.rank + 1 }))] : own;
       this.pointsFor = key;
       this.current = Math.min(this.current, this.points.length - 1);
     }
@@ -191,4 +203,12 @@ export class PointChooser {
 /** The source's own size at the user's quality: what every sink gets when it does not adapt. */
 export function fullPoint(size: Size, quality: number): OperatingPoint {
   return pointOf(size.width, size.height, quality, 0);
+}
+
+/**
+ * The source's own JPEG as the full point (pass-through): its size, and its quality as estimated
+ * from its quantisation tables (for the HUD; 0 when unknown). Its bytes are the source's.
+ */
+export function sourcePoint(size: Size, quality: number): OperatingPoint {
+  return { width: size.width, height: size.height, quality, key: `source ${size.width}x${size.height}`, rank: 0, source: true };
 }

@@ -1,6 +1,6 @@
 // The head-up display of the receiver and the chat (h toggles it), and the chat's inset of one's
 // own camera (i toggles it): what the lines say is decided here, drawing is media/overlay's.
-import type { VideoBackend, VideoFrame } from '../media/backend';
+import type { Size, VideoBackend, VideoFrame } from '../media/backend';
 import { drawHudLines, drawInset } from '../media/overlay';
 import type { PointMeta } from '../wire/meta';
 import type { SendingStatus } from './sinks';
@@ -65,6 +65,15 @@ export function chatHudLines(received: StreamStats, sent: StreamStats | undefine
     ...(receiving ? [`in ${pointLine(receiving)}`] : []),
     sendingLine(sending),
   ];
+}
+
+/**
+ * The size one's own camera is kept at for the inset, from its full size: half each side, which
+ * a source's own JPEG decodes to at a reduced DCT scale. The inset is a quarter of the partner's
+ * width, so half of a camera of the same size still has pixels to spare.
+ */
+export function insetSize(full: Size): Size {
+  return { width: Math.max(1, Math.round(full.width / 2)), height: Math.max(1, Math.round(full.height / 2)) };
 }
 
 /** One's own camera in a corner of the partner's picture; keeps the newest own frame. */

@@ -10,6 +10,7 @@ import {
   MAX_FPS,
   MAX_FRAME_BYTES,
   MAX_PIXELS,
+  MAX_DIMENSION,
   MAX_TIMEOUT_MS,
 } from '../base/limits';
 import type { BackendName, VideoBackend } from '../media/backend';
@@ -38,6 +39,8 @@ export interface SessionOptions extends SecurityOptions {
    * any other peer; jpeg: JPEG only; h264 or vp8: that codec where the peer has it, else JPEG.
    */
   codec?: CodecChoice;
+  /** Record what this side shows to this file (.mkv or .avi): see session/record.ts. */
+  record?: string;
 }
 
 /**
@@ -95,16 +98,27 @@ export interface ReceiveLimitOptions {
   maxPixels?: number;
   /** Close a connection that delivers no complete frame for this long. */
   idleTimeoutMs?: number;
+  /** The largest picture shown (a window smaller than the stream): larger frames are decoded smaller, to fit. */
+  view?: { width: number; height: number };
 }
 
-export type ReceiveLimits = Required<Pick<ReceiveLimitOptions, 'maxFrameBytes' | 'maxPixels'>> & Pick<ReceiveLimitOptions, 'idleTimeoutMs'>;
+export type ReceiveLimits = Required<Pick<ReceiveLimitOptions, 'maxFrameBytes' | 'maxPixels'>> & Pick<ReceiveLimitOptions, 'idleTimeoutMs' | 'view'>;
 
 export function checkReceiveLimits(options: ReceiveLimitOptions): ReceiveLimits {
   return {
     maxFrameBytes: checkInteger('maxFrameBytes', options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, 1, MAX_FRAME_BYTES),
     maxPixels: checkInteger('maxPixels', options.maxPixels ?? DEFAULT_MAX_PIXELS, 1, MAX_PIXELS),
     idleTimeoutMs: checkTimeout('idleTimeoutMs', options.idleTimeoutMs),
+    view: options.view === undefined ? undefined : checkView(options.view),
   };
+}
+
+function checkView(view: unknown): { width: number; height: number } {
+  const { width, height } = (typeof view === 'object' && view !== null ? view : {}) as { width?: unknown; height?: unknown };
+  if (!Number.isInteger(width) || !Number.isInteger(height) || (width as number) < 1 || (height as number) < 1 || (width as number) > MAX_DIMENSION || (height as number) > MAX_DIMENSION) {
+    throw invalidOption('view', `{ width, height }, whole numbers 1-${MAX_DIMENSION}`, view);
+  }
+  return { width: width as number, height: height as number };
 }
 
 export interface SendOptions extends SourceOptions {
@@ -116,17 +130,32 @@ export interface SendOptions extends SourceOptions {
    * source's size and `quality`.
    */
   adapt?: boolean;
+  /**
+   * A source that delivers JPEG (an MJPEG camera, file or stream, a GStreamer pipeline ending in
+   * image/jpeg) has its frames sent as they came, wherever they fit a peer's link (default true).
+   * false: every frame is decoded and encoded again at `quality`.
+   */
+  passthrough?: boolean;
 }
 
 /** Sender and chat: the source (checked now, opened later), the JPEG quality and the adaptation. */
-export function checkSendOptions(options: SendOptions): { quality: number; adapt: boolean } {
+export function checkSendOptions(options: SendOptions): { quality: number; adapt: boolean; passthrough: boolean } {
   if (options.fps !== undefined) checkNumber('fps', options.fps, 0, MAX_FPS);
   if (options.loop !== undefined) checkBoolean('loop', options.loop);
   captureSpec({ ...options, source: options.source ?? 0 }); // fail fast on a bad source or size
   return {
     quality: checkInteger('quality', options.quality ?? DEFAULT_QUALITY, 1, 100),
     adapt: options.adapt === undefined ? true : checkBoolean('adapt', options.adapt),
+    passthrough: options.passthrough === undefined ? true : checkBoolean('passthrough', options.passthrough),
   };
+}
+
+/**
+ * The source options to open with: its own JPEG asked for when frames may pass through (the
+ * native backend, the JPEG wire; the pickle wire carries pixels).
+ */
+export function sourceToOpen(options: SendOptions, passthrough: boolean, backend: VideoBackend): SourceOptions {
+  return { ...options, jpeg: passthrough && backend.name === 'native' && (options as SecurityOptions).wire !== 'pickle' };
 }
 
 /** Stop after this many frames. */

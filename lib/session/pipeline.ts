@@ -2,12 +2,17 @@
 // sinks at one point (all of them, unless some adapt to a slower link) share one encode. The next
 // read is already in flight while the current frame encodes (they run on different pool threads),
 // and at most one frame's encodes are outstanding, so nothing queues up behind a slow encoder.
+// A source that yields JPEG (an MJPEG camera, file, stream or pipeline) is not decoded to be
+// encoded again: its bytes are the full point, sent as they came to every sink they fit, and
+// decoded only for what needs pixels (another point, a video codec, a window), starting while
+// the frame before is still being encoded.
 import { wallClock } from '../base/clock';
-import type { CaptureSource, VideoBackend, VideoFrame } from '../media/backend';
-import { readPixels } from '../media/source';
+import { DEFAULT_MAX_PIXELS } from '../base/limits';
+import { isSourceJpeg, type CaptureSource, type Size, type SourceJpeg, type VideoBackend, type VideoFrame } from '../media/backend';
+import { estimateJpegQuality } from '../media/jpeg-info';
 import type { Wire } from '../wire/meta';
 import { pickleImage } from '../wire/pickle';
-import { fullPoint, type FrameSizeModel, type OperatingPoint } from './adapt';
+import { fullPoint, sourcePoint, type FrameSizeModel, type OperatingPoint } from './adapt';
 import type { EncodedFrame, FanOut, FrameSink } from './sinks';
 import { StreamStats } from './stats';
 
@@ -23,6 +28,8 @@ export interface PipelineOptions {
   onDemand?: boolean;
   /** Learns each encode's bytes, for the sinks that adapt (see adapt.ts). */
   sizeModel?: FrameSizeModel;
+  /** A source's own JPEG declaring more pixels than this is refused (default DEFAULT_MAX_PIXELS). */
+  maxPixels?: number;
 }
 
 /** The frame interval adapting sinks budget for when the source is unpaced. */
@@ -35,6 +42,10 @@ export class CapturePipeline {
   private stopping = false;
   private seq = 0;
   private wake: (() => void) | undefined;
+  /** A source that yields JPEG: what is sent as it came, and what had to be decoded. */
+  readonly sourceStats: SourceJpegStats = { passedThrough: 0, decoded: 0 };
+  /** The pixels the last source JPEG was decoded for: 'full', a smaller size, or null (none). */
+  private lastPixelNeed: Size | 'full' | null = null;
 
   constructor(
     private readonly backend: VideoBackend,
@@ -68,9 +79,9 @@ export class CapturePipeline {
           await this.sinks.demand();
           if (this.stopping) break;
         }
-        let frame: VideoFrame | null;
+        let frame: VideoFrame | SourceJpeg | null;
         try {
-          frame = await readPixels(this.backend, this.capture);
+          frame = await this.capture.read();
         } catch (error) {
           // stop() releases the capture; a read that loses that race has not failed.
           if (this.stopping) break;
@@ -79,17 +90,22 @@ export class CapturePipeline {
         if (!frame) return 'ended';
         const captureTime = wallClock();
         captured++;
+        const early = isSourceJpeg(frame) ? this.decodeAhead(frame) : null;
+        const drop = (read: VideoFrame | SourceJpeg) => {
+          if (!isSourceJpeg(read)) read.release();
+          if (early) void early.frame.then((unused) => unused.release(), () => undefined);
+        };
         try {
           await encoding;
         } catch (error) {
-          frame.release();
+          drop(frame);
           throw error;
         }
         if (this.stopping) {
-          frame.release();
+          drop(frame);
           break;
         }
-        encoding = this.encode(frame, captureTime);
+        encoding = this.encode(frame, captureTime, early);
       }
       return 'stopped';
     } finally {
@@ -107,49 +123,111 @@ export class CapturePipeline {
     });
   }
 
-  private async encode(frame: VideoFrame, captureTime: number): Promise<void> {
+  /**
+   * A source's own JPEG whose pixels some sink will likely need (they were needed for the last
+   * frame): decoding starts now, on the pool, while the frame before is still being encoded.
+   */
+  private decodeAhead(jpeg: SourceJpeg): EarlyDecode | null {
+    const need = this.lastPixelNeed;
+    if (need === null) return null;
+    const size = need === 'full' ? undefined : need;
+    return { size, frame: this.decodeSource(jpeg, size) };
+  }
+
+  private decodeSource(jpeg: SourceJpeg, size: Size | undefined): Promise<VideoFrame> {
+    this.sourceStats.decoded++;
+    return this.backend.decode(jpeg.jpeg, this.options.maxPixels ?? DEFAULT_MAX_PIXELS, size);
+  }
+
+  /** The source's pixels at `size` (undefined: full), from the decode started ahead when it matches. */
+  private async pixelsOf(jpeg: SourceJpeg, size: Size | undefined, early: EarlyDecode | null): Promise<VideoFrame> {
+    if (early && early.size?.width === size?.width && early.size?.height === size?.height) return early.frame;
+    if (early) void early.frame.then((frame) => frame.release(), () => undefined);
+    return this.decodeSource(jpeg, size);
+  }
+
+  private async encode(source: VideoFrame | SourceJpeg, captureTime: number, early: EarlyDecode | null): Promise<void> {
+    const jpeg = isSourceJpeg(source) ? source : null;
+    let frame: VideoFrame | null = jpeg ? null : (source as VideoFrame);
     try {
       const seq = this.seq++ >>> 0;
       const wire = this.options.wire ?? 'jpeg';
-      const size = { width: frame.width, height: frame.height };
-      const full = fullPoint(size, this.options.quality);
+      const size = { width: source.width, height: source.height };
       const made = (point: OperatingPoint, payload: Buffer[]): EncodedFrame => ({
         wire, payload, bytes: payload.reduce((n, part) => n + part.length, 0), seq, captureTime,
         width: point.width, height: point.height, point, fullWidth: size.width, fullHeight: size.height,
       });
       if (wire === 'pickle') {
         // Python peers: the frame's pixels as they are, to every sink.
-        const encoded = made(full, pickleImage(this.backend.toPixels(frame), frame.height, frame.width, frame.channels as 1 | 3 | 4));
+        frame ??= await this.pixelsOf(jpeg!, undefined, early);
+        early = null;
+        const encoded = made(fullPoint(size, this.options.quality), pickleImage(this.backend.toPixels(frame), frame.height, frame.width, frame.channels as 1 | 3 | 4));
         this.stats.addFrame(encoded.bytes, wallClock() - captureTime);
         this.sinks.deliver(encoded);
         return;
       }
+      // A source's own JPEG is the full point: sent as it came to every sink whose budget it fits.
+      const full = jpeg ? sourcePoint(size, Math.max(1, estimateJpegQuality(jpeg.jpeg))) : fullPoint(size, this.options.quality);
       const intervalMs = this.options.fps > 0 ? 1000 / this.options.fps : NOMINAL_INTERVAL_MS;
       const ownEncoders: FrameSink[] = [];
-      const plan = this.sinks.plan({ size, intervalMs, now: performance.now() }, full, ownEncoders);
+      const plan = this.sinks.plan({ size, intervalMs, now: performance.now(), sourceBytes: jpeg?.jpeg.length }, full, ownEncoders);
       if (plan.length === 0 && ownEncoders.length === 0) {
         // Every peer skips this frame (their links are full): it is not encoded at all.
-        if (this.sinks.hasPeers) return;
+        if (this.sinks.hasPeers) {
+          if (jpeg) this.lastPixelNeed = this.sinks.pixelSize(size);
+          return;
+        }
         // With no peer to send to, the frame is still encoded at the full point: --stats and the
         // frame counts say what the source and encoder do even before a viewer joins.
         plan.push({ point: full, sinks: [] });
       }
+      if (jpeg) {
+        // Pixels only for what needs them: another point, a video codec, a window (which may take
+        // them smaller: a reduced DCT scale costs a fraction of a full decode).
+        const needsFull = ownEncoders.length > 0 || plan.some((group) => !group.point.source);
+        const need = needsFull ? 'full' : this.sinks.pixelSize(size);
+        this.lastPixelNeed = need;
+        if (need !== null) frame = await this.pixelsOf(jpeg, need === 'full' ? undefined : need, early);
+        else if (early) void early.frame.then((unused) => unused.release(), () => undefined);
+        early = null;
+      }
       let largest = 0;
       const jpegs = plan.map(async ({ point, sinks }) => {
-        const jpeg = await this.backend.encodeJpeg(frame, point.quality, point.key === full.key ? undefined : point);
-        this.options.sizeModel?.observe(point, size, jpeg.length);
-        largest = Math.max(largest, jpeg.length);
-        const encoded = made(point, [jpeg]);
+        let bytes: Buffer;
+        if (point.source) {
+          bytes = jpeg!.jpeg;
+          this.sourceStats.passedThrough++;
+        } else {
+          const pixels = frame!;
+          const scaled = point.width !== pixels.width || point.height !== pixels.height;
+          bytes = await this.backend.encodeJpeg(pixels, point.quality, scaled ? point : undefined);
+          this.options.sizeModel?.observe(point, size, bytes.length);
+        }
+        largest = Math.max(largest, bytes.length);
+        const encoded = made(point, [bytes]);
         for (const sink of sinks) sink.deliver?.(encoded);
       });
       // Video streams are encoded by their sinks (an encoder per peer), beside the JPEG points.
       const videos = ownEncoders.map(async (sink) => {
-        largest = Math.max(largest, await sink.encodeOwn!(frame, { seq, captureTime, size, intervalMs }));
+        largest = Math.max(largest, await sink.encodeOwn!(frame!, { seq, captureTime, size, intervalMs }));
       });
       await Promise.all([...jpegs, ...videos]);
       this.stats.addFrame(largest, wallClock() - captureTime);
     } finally {
-      this.sinks.deliverPixels(frame, captureTime);
+      if (early) void early.frame.then((unused) => unused.release(), () => undefined);
+      if (frame) this.sinks.deliverPixels(frame, captureTime);
     }
   }
+}
+
+/** A decode of the source's JPEG started ahead, at `size` (undefined: full). */
+interface EarlyDecode {
+  size: Size | undefined;
+  frame: Promise<VideoFrame>;
+}
+
+/** What happened to a source's own JPEGs: sent as they came, and decoded because something needed pixels. */
+export interface SourceJpegStats {
+  passedThrough: number;
+  decoded: number;
 }

@@ -14,7 +14,9 @@ import type { PointMeta } from '../wire/meta';
 import { decodeFrom, type DecodedFrame } from './decoder';
 import { Hud, receiverHudLines } from './hud';
 import { backendFor, checkCodec, checkFrameLimit, checkReceiveLimits, requiredSecurity, type ReceiveLimitOptions, type ReceiveLimits, type SessionOptions } from './options';
+import { checkRecordPath, recordShown, Recording } from './record';
 import { StreamStats } from './stats';
+import { stripFrameMeta } from '../wire/meta';
 
 export { FRAMELESS_SESSIONS_BEFORE_BACKOFF } from '../base/limits';
 
@@ -49,6 +51,8 @@ export class Receiver {
   private sessionFrames = 0;
   /** How the newest frame was adapted by the sender, if it was. */
   receiving: PointMeta | undefined;
+  /** --record: what this side shows. */
+  readonly recording: Recording | undefined;
 
   constructor(private readonly options: ReceiverOptions = {}) {
     const address = options.connect ?? { host: '127.0.0.1', port: DEFAULT_PORT };
@@ -59,6 +63,7 @@ export class Receiver {
     this.codecs = checkCodec(options.codec, this.backend, options.wire);
     this.security = requiredSecurity(options, 'pass --key (or set CVCHAT_KEY) with the key the sender printed, or --insecure for a sender on the plain wire');
     this.hud = new Hud(this.backend, () => receiverHudLines(this.stats, this.receiving));
+    this.recording = options.record === undefined ? undefined : new Recording(this.backend, checkRecordPath(options.record), 30);
   }
 
   /** Connects (and reconnects) until the frame limit, stop(), or a refusal. */
@@ -66,11 +71,13 @@ export class Receiver {
     const display = this.options.display;
     display?.open(RECEIVER_WINDOW, 640, 480, `waiting for the sender at ${formatAddress(this.address)}...`);
     display?.setOverlay(RECEIVER_WINDOW, (frame) => this.hud.draw(frame));
-    return new Promise<ReceiverEnd>((resolve, reject) => {
+    const done = new Promise<ReceiverEnd>((resolve, reject) => {
       this.finish = resolve;
       this.fatal = reject;
       void this.connectLoop();
     });
+    // The recording is finished (its file made whole) before the receiver says it has ended.
+    return done.finally(() => this.recording?.close());
   }
 
   /** h toggles the HUD. */
@@ -137,7 +144,7 @@ export class Receiver {
     notice(`connected to ${where}${this.security.mode === 'plain' ? ' (unencrypted)' : ''}`);
     this.options.display?.setNotice(RECEIVER_WINDOW, null);
     this.sessionFrames = 0;
-    const decoding = { maxPixels: this.limits.maxPixels, wire: this.options.wire, codecs: this.codecs };
+    const decoding = { maxPixels: this.limits.maxPixels, view: this.limits.view, wire: this.options.wire, codecs: this.codecs };
     const onFrame = (decoded: DecodedFrame) => {
       this.sessionFrames++;
       this.onFrame(decoded);
@@ -158,6 +165,7 @@ export class Receiver {
   private onFrame(decoded: DecodedFrame): void {
     this.receiving = decoded.meta?.point;
     this.options.onFrame?.(decoded);
+    if (this.recording && !this.stopping) recordShown(this.recording, this.backend, decoded, stripFrameMeta);
     if (this.options.display && !this.stopping) this.options.display.show(RECEIVER_WINDOW, decoded.frame);
     else decoded.frame.release();
     if (this.frames !== undefined && this.stats.frames >= this.frames) this.end('limit');

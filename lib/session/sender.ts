@@ -7,7 +7,7 @@ import { checkPort, formatAddress } from '../base/address';
 import { checkInteger, CvchatError } from '../base/errors';
 import { BUSY_GRACE_MS, DEFAULT_MAX_VIEWERS, DEFAULT_PORT, MAX_VIEWERS } from '../base/limits';
 import { notice } from '../base/log';
-import type { CaptureSource, VideoBackend, VideoFrame } from '../media/backend';
+import type { CaptureSource, Size, VideoBackend, VideoFrame } from '../media/backend';
 import type { Display } from '../media/display';
 import { openSource, type OpenedSource } from '../media/source';
 import { Connection, type ConnectionSocket } from '../net/connection';
@@ -15,11 +15,12 @@ import { listen, listeningPort } from '../net/listen';
 import { createListener, type Security } from '../net/tls';
 import { WebSocketStream } from '../net/web-stream';
 import { controlMessage } from '../wire/control';
-import { backendFor, checkCodec, checkFrameLimit, checkSendOptions, checkTimeout, offeredSecurity, type SendOptions, type SessionOptions } from './options';
+import { backendFor, checkCodec, checkFrameLimit, checkSendOptions, checkTimeout, offeredSecurity, sourceToOpen, type SendOptions, type SessionOptions } from './options';
 import { FrameSizeModel } from './adapt';
 import { CapturePipeline } from './pipeline';
 import { ConnectionSink, FanOut, type Adaptation, type FrameSink, type SendingStatus, type VideoSending } from './sinks';
 import { checkPublishOptions, Publisher, publishTarget, type CheckedPublish, type PublishOptions, type PublishStatus } from './publish';
+import { checkRecordPath, Recording, RecordingSink } from './record';
 import { checkWebOptions, WebPage, type WebPageOptions } from './web';
 
 export const SENDER_WINDOW = 'TRANSMITTING VIDEO';
@@ -46,6 +47,9 @@ export interface SenderOptions extends SessionOptions, SendOptions {
 
 export type SenderEnd = 'ended' | 'limit' | 'stopped';
 
+/** A preview of a source that yields JPEG is decoded at half its sides until it fits this. */
+const PREVIEW_FIT: Size = { width: 960, height: 540 };
+
 /** The preview window as a sink: it shows what viewers are sent and never asks for frames. */
 class WindowSink implements FrameSink {
   readonly wantsFrame = false;
@@ -58,12 +62,27 @@ class WindowSink implements FrameSink {
   deliverPixels(frame: VideoFrame): void {
     this.display.show(this.title, frame);
   }
+
+  /**
+   * A source's own JPEG is decoded for the preview only when the window drew the last one, and at
+   * a reduced DCT scale (halves of each side) for a large source: a preview, not the picture sent.
+   */
+  pixelSize(full: Size): Size | null {
+    if (this.display.waiting(this.title)) return null;
+    let { width, height } = full;
+    while (width > PREVIEW_FIT.width || height > PREVIEW_FIT.height) {
+      width = Math.max(1, Math.round(width / 2));
+      height = Math.max(1, Math.round(height / 2));
+    }
+    return { width, height };
+  }
 }
 
 export class Sender {
   readonly host: string;
   private readonly requestedPort: number;
   private readonly quality: number;
+  private readonly passthrough: boolean;
   /** How viewers' streams adapt to their links; undefined with adapt: false. */
   private readonly adaptation: Adaptation | undefined;
   private readonly maxViewers: number;
@@ -79,6 +98,8 @@ export class Sender {
   private readonly webOptions: WebPageOptions | undefined;
   private readonly publishOptions: CheckedPublish | undefined;
   private publisher: Publisher | undefined;
+  /** --record: the source, as sent at full quality. */
+  readonly recording: Recording | undefined;
   /** The web page, once started with `web`. */
   webPage: WebPage | undefined;
   readonly security: Security;
@@ -96,8 +117,9 @@ export class Sender {
     this.frames = checkFrameLimit(options.frames);
     this.stallTimeoutMs = checkTimeout('stallTimeoutMs', options.stallTimeoutMs);
     this.unsentLimitBytes = options.unsentLimitBytes === undefined ? undefined : checkInteger('unsentLimitBytes', options.unsentLimitBytes, 0, 2 ** 31 - 1);
-    const { quality, adapt } = checkSendOptions(options);
+    const { quality, adapt, passthrough } = checkSendOptions(options);
     this.quality = quality;
+    this.passthrough = passthrough;
     this.adaptation = adapt ? { model: new FrameSizeModel(), quality } : undefined;
     this.backend = backendFor(options.backend);
     this.video = { backend: this.backend, codecs: checkCodec(options.codec, this.backend, options.wire) };
@@ -107,6 +129,7 @@ export class Sender {
     if (this.publishOptions && this.backend.name !== 'native') {
       throw new CvchatError('CVCHAT_INVALID_OPTION', 'Publishing feeds GStreamer through the native addon: drop --backend opencv4nodejs or --publish');
     }
+    this.recording = options.record === undefined ? undefined : new Recording(this.backend, checkRecordPath(options.record), options.fps || 30);
     this.sinks = new FanOut(this.backend);
     this.server = createListener(
       this.security,
@@ -142,6 +165,12 @@ export class Sender {
     return this.publisher?.status ?? null;
   }
 
+  /** A source that yields JPEG (--stats): its frames sent as they came, and those decoded for pixels. */
+  sourceStatus(): { sourceJpeg?: { passedThrough: number; decoded: number } } {
+    const stats = this.pipeline?.sourceStats;
+    return stats && (stats.passedThrough > 0 || stats.decoded > 0) ? { sourceJpeg: { ...stats } } : {};
+  }
+
   /** Per viewer: its rate estimate and the size and quality it is sent. */
   viewerStates(): SendingStatus[] {
     return [...this.viewers].map((viewer) => viewer.status);
@@ -158,7 +187,7 @@ export class Sender {
   async start(): Promise<void> {
     const opened: OpenedSource = this.options.capture
       ? { capture: this.options.capture, fps: this.options.fps ?? (this.options.capture.info.fps || 30), live: false }
-      : await openSource(this.backend, this.options);
+      : await openSource(this.backend, sourceToOpen(this.options, this.passthrough, this.backend));
     this.capture = opened.capture;
     try {
       // The page first (its certificate may take openssl a moment): no viewer is taken while it may still fail.
@@ -210,6 +239,7 @@ export class Sender {
       display.open(SENDER_WINDOW, info.width || 640, info.height || 480, 'starting...');
       this.sinks.add(new WindowSink(display, SENDER_WINDOW));
     }
+    if (this.recording) this.sinks.add(new RecordingSink(this.recording, this.options.wire ?? 'jpeg'));
     this.pipeline = new CapturePipeline(
       this.backend,
       this.capture,
@@ -277,6 +307,6 @@ export class Sender {
     await this.publisher?.close();
     // Viewers get a moment to read what was sent, then nothing is left open.
     for (const viewer of this.viewers) viewer.connection.close();
-    await this.capture?.release();
+    await Promise.all([this.capture?.release(), this.recording?.close()]);
   }
 }

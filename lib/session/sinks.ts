@@ -60,6 +60,13 @@ export interface FrameSink {
    * handles on the same pixels: read them, never draw on them (draw on a copy).
    */
   deliverPixels?(frame: VideoFrame, captureTime: number): void;
+  /**
+   * For a source that yields JPEG, whose pixels are decoded only for sinks that need them: the
+   * size this sink's pixels may have (a window's preview: smaller is cheaper, as the decoder then
+   * works at a reduced DCT scale), or null when it needs none now (it has not drawn the last
+   * one). Without this method, a pixel sink needs every frame at the full size.
+   */
+  pixelSize?(full: Size): Size | null;
 }
 
 /** A captured frame's facts, for a sink that encodes it itself. */
@@ -134,6 +141,23 @@ export class FanOut {
       const handle = i === takers.length - 1 ? frame : this.backend.share(frame);
       takers[i].deliverPixels!(handle, captureTime);
     }
+  }
+
+  /**
+   * For a source that yields JPEG: the size its pixels must be decoded at for the pixel sinks
+   * ('full', or the largest any of them asks), or null when none needs pixels now.
+   */
+  pixelSize(full: Size): Size | 'full' | null {
+    if (this.closed) return null;
+    let largest: Size | null = null;
+    for (const sink of this.sinks) {
+      if (!sink.deliverPixels) continue;
+      if (!sink.pixelSize) return 'full';
+      const size = sink.pixelSize(full);
+      if (size && (!largest || size.width * size.height > largest.width * largest.height)) largest = size;
+    }
+    if (largest && largest.width >= full.width && largest.height >= full.height) return 'full';
+    return largest;
   }
 
   /** Resolves when some sink could take a frame now (at once when one can), or when closed. */
@@ -310,7 +334,7 @@ export class ConnectionSink implements FrameSink {
 
   pointFor(offer: FrameOffer, full: OperatingPoint): OperatingPoint | null {
     const estimate = this.followed;
-    return estimate ? this.chooser!.choose(offer, estimate) : full;
+    return estimate ? this.chooser!.choose(offer, estimate, full) : full;
   }
 
   deliver(frame: EncodedFrame): void {

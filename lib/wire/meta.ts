@@ -143,3 +143,16 @@ function readPointMeta(jpeg: Buffer, segmentAt: number): PointMeta | undefined {
   const valid = sides.every((side) => side > 0 && side <= MAX_DIMENSION) && point.quality >= 1 && point.quality <= 100 && Number.isFinite(point.estimateBps) && point.estimateBps >= 0;
   return valid ? point : undefined;
 }
+
+/**
+ * The JPEG without cvchat's segments: what the sender encoded, or its source delivered, byte for
+ * byte (a recording keeps that). Returns `jpeg` itself when it carries none.
+ */
+export function stripFrameMeta(jpeg: Buffer): Buffer {
+  let at = 2;
+  for (const [payload, version] of [[META_PAYLOAD, META_VERSION], [POINT_PAYLOAD, POINT_VERSION]] as const) {
+    if (segmentFields(jpeg, at, payload, version) < 0) break;
+    at += 4 + payload;
+  }
+  return at === 2 ? jpeg : Buffer.concat([jpeg.subarray(0, 2), jpeg.subarray(at)]);
+}

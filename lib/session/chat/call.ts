@@ -3,7 +3,7 @@
 // are decoded and shown, and BYE tells a partner who left on purpose from a lost network.
 import type { VideoCodecName } from '../../base/codecs';
 import { wallClock } from '../../base/clock';
-import type { VideoBackend } from '../../media/backend';
+import type { Size, VideoBackend } from '../../media/backend';
 import type { Connection } from '../../net/connection';
 import { controlMessage } from '../../wire/control';
 import type { FrameMeta, Wire } from '../../wire/meta';
@@ -31,7 +31,7 @@ export class Call {
   constructor(
     readonly connection: Connection,
     backend: VideoBackend,
-    options: { maxPixels: number; wire?: Wire; adapt?: Adaptation; codecs: readonly VideoCodecName[] },
+    options: { maxPixels: number; view?: Size; wire?: Wire; adapt?: Adaptation; codecs: readonly VideoCodecName[] },
     received: StreamStats,
     private readonly events: CallEvents,
   ) {

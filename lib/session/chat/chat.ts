@@ -13,7 +13,7 @@ import type { Security } from '../../net/tls';
 import type { PointMeta } from '../../wire/meta';
 import { FrameSizeModel } from '../adapt';
 import type { DecodedFrame } from '../decoder';
-import { chatHudLines, Hud, Inset } from '../hud';
+import { chatHudLines, Hud, Inset, insetSize } from '../hud';
 import {
   backendFor,
   checkCodec,
@@ -21,6 +21,7 @@ import {
   checkReceiveLimits,
   checkSendOptions,
   offeredSecurity,
+  sourceToOpen,
   type ReceiveLimitOptions,
   type ReceiveLimits,
   type SendOptions,
@@ -28,7 +29,9 @@ import {
 } from '../options';
 import { CapturePipeline } from '../pipeline';
 import { FanOut, type Adaptation, type FrameSink, type SendingStatus } from '../sinks';
+import { checkRecordPath, recordShown, Recording } from '../record';
 import { StreamStats } from '../stats';
+import { stripFrameMeta } from '../../wire/meta';
 import { checkWebOptions, WebPage, type WebPageOptions } from '../web';
 import { Call } from './call';
 import { PartnerFinder } from './partner';
@@ -67,6 +70,7 @@ export class Chat {
   /** The video codecs we send and offer the partner, by preference (none: JPEG). */
   private readonly codecs: readonly VideoCodecName[];
   private readonly quality: number;
+  private readonly passthrough: boolean;
   /** How our stream adapts to the partner's link; undefined with adapt: false. */
   /** How the partner's newest frame was adapted, if it was. */
   private receiving: PointMeta | undefined;
@@ -87,6 +91,8 @@ export class Chat {
   private fatal: ((error: Error) => void) | undefined;
   /** Calls connected so far (a reconnection counts as a new one). */
   calls = 0;
+  /** --record: the partner's video, as shown. */
+  readonly recording: Recording | undefined;
 
   constructor(private readonly options: ChatOptions) {
     this.listen = options.listen ?? { host: '0.0.0.0', port: DEFAULT_PORT };
@@ -94,14 +100,16 @@ export class Chat {
     this.webOptions = checkWebOptions(options.web);
     if (!options.peer && !this.webOptions) throw new CvchatError('CVCHAT_INVALID_OPTION', "Expected HOST:PORT for peer (your partner's address), or web (a browser's page to call from)");
     this.peer = options.peer && { host: options.peer.host, port: checkPort('peer port', options.peer.port) };
-    const { quality, adapt } = checkSendOptions(options);
+    const { quality, adapt, passthrough } = checkSendOptions(options);
     this.quality = quality;
+    this.passthrough = passthrough;
     this.adaptation = adapt ? { model: new FrameSizeModel(), quality } : undefined;
     this.frames = checkFrameLimit(options.frames);
     this.limits = checkReceiveLimits(options);
     this.backend = backendFor(options.backend);
     this.codecs = checkCodec(options.codec, this.backend, options.wire);
     ({ security: this.security, keyGenerated: this.keyGenerated } = offeredSecurity(options));
+    this.recording = options.record === undefined ? undefined : new Recording(this.backend, checkRecordPath(options.record), 30);
     this.sinks = new FanOut(this.backend);
     this.inset = new Inset(this.backend);
     this.hud = new Hud(this.backend, () => chatHudLines(this.received, this.pipeline?.stats, this.rttMs, this.dropped, this.call?.sink.status, this.receiving));
@@ -140,7 +148,7 @@ export class Chat {
   }
 
   async start(): Promise<void> {
-    const opened = await openSource(this.backend, this.options);
+    const opened = await openSource(this.backend, sourceToOpen(this.options, this.passthrough, this.backend));
     this.capture = opened.capture;
     try {
       // The page first (its certificate may take openssl a moment): no partner is taken while it may still fail.
@@ -161,7 +169,12 @@ export class Chat {
       this.inset.draw(frame);
       this.hud.draw(frame);
     });
-    const ownCamera: FrameSink = { wantsFrame: false, deliverPixels: (frame: VideoFrame) => this.inset.keep(frame) };
+    // A source's own JPEG is decoded for the inset only with a window, at the inset's size.
+    const ownCamera: FrameSink = {
+      wantsFrame: false,
+      deliverPixels: (frame: VideoFrame) => this.inset.keep(frame),
+      pixelSize: (full) => (display ? insetSize(full) : null),
+    };
     this.sinks.add(ownCamera);
     this.pipeline = new CapturePipeline(this.backend, this.capture, { fps: opened.fps, quality: this.quality, wire: this.options.wire, sizeModel: this.adaptation?.model }, this.sinks);
     const calling = this.peer ? `calling ${formatAddress(this.peer)}` : 'waiting for a browser';
@@ -212,7 +225,7 @@ export class Chat {
     this.webPage?.close();
     this.call?.hangUp();
     this.inset.release();
-    await this.capture?.release();
+    await Promise.all([this.capture?.release(), this.recording?.close()]);
   }
 
   private onCall(connection: Connection, from: 'partner' | 'browser'): void {
@@ -227,7 +240,7 @@ export class Chat {
       notice(`chat: connected with ${connection.remote}`);
       this.options.display?.setNotice(CHAT_WINDOW, null);
     }
-    const call = new Call(connection, this.backend, { maxPixels: this.limits.maxPixels, wire: this.options.wire, adapt: this.adaptation, codecs: this.codecs }, this.received, {
+    const call = new Call(connection, this.backend, { maxPixels: this.limits.maxPixels, view: this.limits.view, wire: this.options.wire, adapt: this.adaptation, codecs: this.codecs }, this.received, {
       frame: (decoded) => this.onFrame(call, decoded),
     });
     this.call = call;
@@ -265,6 +278,7 @@ export class Chat {
     }
     this.receiving = decoded.meta?.point;
     this.options.onFrame?.(decoded);
+    if (this.recording) recordShown(this.recording, this.backend, decoded, stripFrameMeta);
     if (this.options.display) this.options.display.show(CHAT_WINDOW, decoded.frame);
     else decoded.frame.release();
     if (this.frames !== undefined && this.received.frames >= this.frames) this.end('limit');
