@@ -188,6 +188,10 @@ describe('commands without a display', () => {
       [['sender', '--source', 'test', '--port', '0', '--web', '0', '--web-cert', 'cert.pem'], /--web-cert and --web-key go together/],
       [['chat', '--source', 'test', '--listen', `127.0.0.1:${await freePort()}`, '--web', '0', '--insecure', '--web-cert', 'c.pem', '--web-key', 'k.pem'], /--insecure serves the page over plain http, so --web-cert and --web-key cannot apply/],
       [['chat', '--peer', 'host'], /HOST:PORT for --peer/],
+      [['receiver', '--view', 'small'], /WIDTHxHEIGHT such as 1280x720 for --view/],
+      [['receiver', '--insecure', '--record', 'call.mp4'], /use \.mkv .* or \.avi/],
+      [['sender', '--source', 'test', '--record', '/no/such/folder/call.mkv'], /the folder \/no\/such\/folder does not exist/],
+      [['sender', '--source', 'test', '--record', 'call.mkv', '--backend', 'opencv4nodejs'], /--record needs the native backend/],
     ];
     for (const [args, message] of cases) {
       const run = runCli(args, headless());

@@ -26,6 +26,11 @@ const COMMON = `  --no-window            run without a window (also chosen when 
   --backend NAME         native (default) or opencv4nodejs (install: bash scripts/install-opencv4nodejs.sh)
   -h, --help             this text`;
 
+const RECORD = (what: string) => `  --record FILE          record ${what} to FILE: .mkv (Matroska) or .avi, JPEG frames stored as
+                         they are, each at the time it was shown. Finished on q, Ctrl+C or SIGTERM;
+                         after a crash or kill -9 an .mkv or .avi still plays up to its last whole
+                         frame. An existing FILE is never overwritten`;
+
 const SOURCE = `  --source SRC           camera index, video file, URL, GStreamer pipeline or "test"
                          (default 0, falling back to "test" when no camera opens)
   --size WxH             ask the camera for this size (test source: its size; default 640x480)
@@ -35,6 +40,9 @@ const SOURCE = `  --source SRC           camera index, video file, URL, GStreame
   --no-adapt             every peer gets every frame at the full size and --quality (fewer frames
                          reach a slow link instead)
   --loop                 start a video file again at its end
+  --no-passthrough       decode and encode again a source that delivers JPEG (an MJPEG camera, file
+                         or stream, a pipeline ending in image/jpeg), which is otherwise sent as it
+                         came wherever it fits a peer's link
   --label TEXT           test source: text on the picture; its bar colour follows from it
   --timecode             test source: the capture time as black and white squares in the bottom
                          right corner, which Janus's viewer page reads back as end-to-end latency`;
@@ -47,7 +55,8 @@ const WEB = (what: string) => `  --web PORT             also serve a web page on
   --web-cert FILE        the page's certificate (PEM) instead of the self-signed one; with --web-key FILE`;
 
 const LIMITS = `  --max-frame-bytes N    refuse frames declared larger than this (default ${DEFAULT_MAX_FRAME_BYTES})
-  --max-pixels N         refuse images declaring more pixels than this (default 7680x4320)`;
+  --max-pixels N         refuse images declaring more pixels than this (default 7680x4320)
+  --view WxH             show a larger stream scaled down to fit WxH (decoded smaller, which costs less)`;
 
 export const MAIN_HELP = `cvchat: live video over TCP with OpenCV windows: each frame an 8-byte length and a JPEG.
 
@@ -79,6 +88,7 @@ ${WEB('browsers watch there, as viewers')}
                          8088), or makes it. A fixed bitrate, a keyframe every 2 s. See npm run janus
   --publish-codec C      vp8 (default, RTP payload type 100) or h264 (96; needs gstreamer1.0-plugins-ugly)
   --publish-bitrate B    bits per second, e.g. 1500k or 2M (default 1.5M)
+${RECORD('the source as sent at full quality')}
 ${SOURCE}
 ${COMMON}`,
   receiver: `Usage: npm start receiver [-- options]
@@ -87,6 +97,7 @@ Connects to a sender, waits for it if it is not up yet and reconnects when it re
 Window: "RECEIVING VIDEO" (q or Esc to stop, h toggles the HUD).
 
   --connect HOST:PORT    the sender (default 127.0.0.1:${DEFAULT_PORT})
+${RECORD('the video as shown')}
 ${LIMITS}
 ${COMMON}`,
   chat: `Usage: npm start chat -- --listen [HOST:]PORT --peer HOST:PORT [options]
@@ -99,6 +110,7 @@ q leaves the call on both sides (the partner sees "partner left"); a lost networ
   --peer HOST:PORT       the partner's --listen address (asked for on a terminal; not needed with --web)
   --stay                 when the partner leaves, wait for a new call instead of exiting
 ${WEB('a browser joins the call there with its camera')}
+${RECORD("the partner's video as shown")}
 ${SOURCE}
 ${LIMITS}
 ${COMMON}`,
