@@ -43,7 +43,7 @@ case "$purpose" in
   test) packages+=(cmake xvfb xdotool imagemagick python3-opencv python3-numpy iproute2 chromium gstreamer1.0-plugins-ugly "${janus[@]}") ;;
   # Sample photographs (scikit-image) made into scenes by Python cv2, a window under Xvfb, and ip
   # and tc for the slow links, Chromium for the browser viewer's row, Janus for the viewers per core.
-  bench) packages+=(xvfb python3-opencv python3-numpy python3-skimage iproute2 chromium "${janus[@]}") ;;
+  bench) packages+=(gstreamer1.0-tools xvfb python3-opencv python3-numpy python3-skimage iproute2 chromium "${janus[@]}") ;;
   janus) packages=("${janus[@]}") ;;
   *) say "--for takes run, test, bench or janus, not '$purpose'"; exit 2 ;;
 esac

@@ -11,7 +11,10 @@
 //             and loopback; needs root for the links; about 5 minutes, 1 with --quick), web (a
 //             browser viewer in headless Chromium beside a native receiver, 720p, H.264 and JPEG; 1 minute),
 //             janus (viewers per core of a Janus fed by --publish, with 1, 3 and 6 headless Chromium
-//             viewers; needs root and Janus; about 2 minutes, 1 with --quick);
+//             viewers; needs root and Janus; about 2 minutes, 1 with --quick), sources (a 720p MJPEG
+//             file streamed by cvchat, with and without pass-through, against the plain Python cv2
+//             loop; a GStreamer stand-in for an MJPEG camera; the memory source against the two-core
+//             limit of cvchat's codec; about 2 minutes);
 //             e.g. `npm run bench -- --quick --only adaptive`
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -29,10 +32,11 @@ import { codecChartSpec, codecGoals, codecMarkdown, codecSummary, type CodecResu
 import { JPEG_QUALITY, scoreSsim } from './codec-runs';
 import { janusMarkdown, runJanusBench, type JanusResults } from './janus-section';
 import { runWebViewer, webMarkdown, type WebRun } from './web-section';
+import { SOURCE_FILE_QUALITY, sourceGoals, sourceMarkdown, type SourceResults } from './source-section';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const quick = process.argv.includes('--quick');
-const SECTIONS = ['resolutions', 'memory', 'adaptive', 'codec', 'web', 'janus'];
+const SECTIONS = ['resolutions', 'memory', 'sources', 'adaptive', 'codec', 'web', 'janus'];
 /** Pixels a frame of the codec's scene: a camera turning slowly (120 pixels a second at 30 fps). */
 const CODEC_PAN_STEP = 4;
 const onlyAt = process.argv.indexOf('--only');
@@ -156,6 +160,8 @@ interface RunSpec {
   codec?: 'jpeg' | 'h264' | 'vp8';
   /** Receivers at once (default 1); the sender's CPU is counted while they all are joined. */
   viewers?: number;
+  /** false: --no-passthrough (a source that yields JPEG is decoded and encoded again). */
+  passthrough?: boolean;
 }
 
 /** The receivers' figures (worker.ts receiver), and the sender's. */
@@ -184,7 +190,8 @@ async function runCvchatViewers(spec: RunSpec, backend: 'native' | 'opencv4nodej
   const adapt = spec.adapt === undefined ? '' : spec.adapt ? 'on' : 'off';
   const unsent = spec.adapt === undefined || spec.unsentLimitBytes === undefined ? '' : String(spec.unsentLimitBytes);
   const viewers = spec.viewers === undefined ? '' : String(spec.viewers);
-  const tx = spawnProcess(process.execPath, [worker, 'sender', spec.scene, String(spec.width), String(spec.height), String(port), String(spec.fps), backend, warm, adapt, unsent, 'tls', codec, viewers], env, spec.link?.sender);
+  const passthrough = spec.passthrough === false ? 'off' : '';
+  const tx = spawnProcess(process.execPath, [worker, 'sender', spec.scene, String(spec.width), String(spec.height), String(port), String(spec.fps), backend, warm, adapt, unsent, 'tls', codec, viewers, passthrough], env, spec.link?.sender);
   await waitForLine(tx.out, /"ready"/);
   const rxs = Array.from({ length: spec.viewers ?? 1 }, () =>
     spawnProcess(process.execPath, [worker, 'receiver', spec.link?.address ?? '127.0.0.1', String(port), String(spec.frames), backend, display ? 'window' : 'none', String(spec.seconds ?? 0), warm, codec], env, spec.link?.receiver));
@@ -221,6 +228,20 @@ async function runSeed(spec: RunSpec): Promise<RunResult> {
 }
 
 interface CodecTimes { encodeMs: number; decodeMs: number; bytesPerFrame: number; limitFps: number }
+
+/** The plain Python cv2 loop on a video file (file_loop.py): read, imencode, sendall; recv, imdecode. */
+async function runFileLoop(file: string, frames: number): Promise<{ fps: number | null; senderCpuMs: number | null; receiverCpuMs: number | null; bytesPerFrame: number | null }> {
+  const port = nextPort();
+  const tx = spawnProcess(python, [benchFile('file_loop.py'), 'sender', file, String(port), String(QUALITY)]);
+  await waitForLine(tx.out, /ready/);
+  const rx = spawnProcess(python, [benchFile('file_loop.py'), 'receiver', '127.0.0.1', String(port), String(frames)]);
+  await rx.exited;
+  await Promise.race([tx.exited, new Promise((r) => setTimeout(r, 3000))]);
+  tx.child.kill('SIGKILL');
+  const got = lastJson(rx.out()) as { fps: number; cpuMsPerFrame: number; bytesPerFrame: number } | null;
+  const sent = lastJson(tx.out().replace(/^ready\n/, '')) as { cpuMsPerFrame: number } | null;
+  return { fps: round(got?.fps ?? null), senderCpuMs: round(sent?.cpuMsPerFrame ?? null, 2), receiverCpuMs: round(got?.cpuMsPerFrame ?? null, 2), bytesPerFrame: got ? Math.round(got.bytesPerFrame) : null };
+}
 
 /** Builds the C++ codec-limit tool (g++ and OpenCV's pkg-config file come with setup.sh). */
 function buildCodecLimit(dir: string): string {
@@ -457,6 +478,41 @@ async function main() {
     };
   }
 
+  // Sources that deliver JPEG: a 720p MJPEG file, streamed by cvchat (pass-through, then decoded
+  // and encoded again) and by the plain Python cv2 loop, in turn; an MJPEG camera's stand-in;
+  // and the memory source against the two-core limit of cvchat's own codec.
+  if (runs('sources')) {
+    const [width, height] = [1280, 720];
+    const scene = makeScene(dir, width, height);
+    const avi = path.join(dir, 'scene-720p-mjpeg.avi');
+    const frameDir = path.join(dir, 'scene-720p-jpegs');
+    progress(`sources: the scene as a ${width}x${height} MJPEG AVI (cv2.imencode at quality ${SOURCE_FILE_QUALITY}, muxed by GStreamer)`);
+    execFileSync(python, [benchFile('mjpeg_files.py'), scene, String(width), String(height), String(SOURCE_FILE_QUALITY), avi, frameDir]);
+    const frames = quick ? 600 : 3000;
+    const file = { scene: `source:${avi}`, width, height, fps: 0, frames, codec: 'jpeg' as const };
+    const sources: SourceResults = { width, height, frames, file: [], camera: [] };
+    for (let round = 0; round < (quick ? 1 : 2); round++) {
+      progress(`sources: the file, the plain Python cv2 loop (round ${round + 1})`);
+      sources.file.push({ system: 'python', ...(await runFileLoop(avi, frames)) });
+      progress(`sources: the file, cvchat, pass-through (round ${round + 1})`);
+      sources.file.push({ system: 'cvchat', ...(await runCvchat(file, 'native')) });
+      progress(`sources: the file, cvchat --no-passthrough (round ${round + 1})`);
+      sources.file.push({ system: 'cvchat-reencode', ...(await runCvchat({ ...file, passthrough: false }, 'native')) });
+    }
+    // An MJPEG camera delivers JPEG at its own pace: GStreamer reads the same JPEGs from files
+    // (no encoding in the sender's process), paced at 30 fps by cvchat.
+    const camera = `multifilesrc location=${frameDir}/f%03d.jpg loop=true caps=image/jpeg,width=${width},height=${height},framerate=30/1 ! appsink`;
+    const cameraSpec = { scene: `source:${camera}`, width, height, fps: 30, frames: quick ? 150 : 450, codec: 'jpeg' as const };
+    progress('sources: an MJPEG camera (GStreamer, image/jpeg) at 30 fps, pass-through');
+    sources.camera.push({ system: 'cvchat', ...(await runCvchat(cameraSpec, 'native')) });
+    progress('sources: the same camera, --no-passthrough');
+    sources.camera.push({ system: 'cvchat-reencode', ...(await runCvchat({ ...cameraSpec, passthrough: false }, 'native')) });
+    progress(`sources: cvchat's codec at ${width}x${height}, one call at a time, and the memory source unpaced`);
+    sources.codec = cvchatCodec(scene, width, height);
+    sources.memory = await runCvchat({ scene, width, height, fps: 0, frames: quick ? 600 : 3000, codec: 'jpeg' }, 'native');
+    results.sources = sources;
+  }
+
   // Adaptive rate on real links: the scenarios over shaped links (and loopback), then, in a full
   // run, unpaced throughput on loopback with adaptation on and off, and the seed on the links.
   let adaptive: AdaptiveResults | null = null;
@@ -617,6 +673,7 @@ async function main() {
     const growth = Math.max((mem.senderRssMb ?? 0) - (mem.senderRssMbAtStart ?? 0), (mem.receiverRssMb ?? 0) - (mem.receiverRssMbAtStart ?? 0));
     goal(`RSS growth MB over ${n.memory} frames (worse side)`, round(growth), 20, true);
   }
+  if (results.sources) sourceGoals(results.sources as SourceResults, goal);
   if (adaptive) adaptiveGoals(adaptive, loopbackFps, goal);
   if (codec) codecGoals(codec, goal);
   for (const run of (results.web as WebRun[] | undefined) ?? []) {
@@ -694,6 +751,7 @@ function markdown(results: Record<string, unknown>, goals: Goal[]): string {
       for (const [name, x] of Object.entries(plain)) lines.push(typeof x === 'string' ? `| ${name} | ${x} | |` : `| ${name === 'unsentLimited' ? 'unsent bytes limited to 64 KB (cvchat)' : "the kernel's default"} | ${fmt(x.fps)} | ${fmt(x.latencyP50)} / ${fmt(x.latencyP99)} |`);
     }
   }
+  if (results.sources) lines.push('', ...sourceMarkdown(results.sources as SourceResults));
   if (results.codec) lines.push('', ...codecMarkdown(results.codec as CodecResults));
   if (results.web) lines.push('', ...webMarkdown(results.web as WebRun[]));
   if (results.janus) lines.push('', ...janusMarkdown(results.janus as JanusResults));

@@ -1,11 +1,12 @@
 // One side of a benchmark stream, in its own process so that CPU and memory are its own.
-//   worker.js sender SCENE W H PORT FPS BACKEND [WARM] [ADAPT] [UNSENT] [WIRE] [CODEC] [VIEWERS]   prints {"ready":...}, then its figures on SIGTERM
+//   worker.js sender SCENE W H PORT FPS BACKEND [WARM] [ADAPT] [UNSENT] [WIRE] [CODEC] [VIEWERS] [PASSTHROUGH]   prints {"ready":...}, then its figures on SIGTERM
 //     (WARM: take the starting RSS after this many frames, for the memory run; default at join)
 //     (ADAPT: on (the sender's default) or off: fixed quality, as before adaptive rate existed)
 //     (UNSENT: unsent bytes the kernel may keep per viewer, TCP_NOTSENT_LOWAT; 0: the kernel's default; default cvchat's)
 //     (WIRE: tls (default) or plain: --insecure, for a Python viewer that reads the plain wire)
 //     (CODEC: auto, jpeg, h264 or vp8, as --codec; default auto. The benchmark says jpeg for its JPEG figures)
 //     (VIEWERS: so many may join, and CPU is counted while they all are; default: one, CPU counted from its join to SIGTERM)
+//     (SCENE source:X: --source X instead of the scene in memory, a file looped; PASSTHROUGH off: --no-passthrough)
 //   worker.js receiver HOST PORT FRAMES BACKEND WINDOW(window|none) SECONDS [WARM] [CODEC]   prints its figures as JSON
 //   worker.js codec SCENE W H QUALITY FRAMES   cvchat's own encode and decode, one call at a time, as JSON
 //   worker.js videocodec SCENE W H FRAMES CODEC BITRATE SAMPLE_DIR SAMPLE_EVERY   one codec-runs.ts run
@@ -45,12 +46,14 @@ function sceneFrames(scene: string, width: number, height: number, backend: Vide
   return frames;
 }
 
-async function sender(scene: string, width: number, height: number, port: number, fps: number, backendName: BackendName, warmFrames: number, adapt: boolean, unsentLimitBytes: number | undefined, plain: boolean, codec: CodecChoice, viewers: number | undefined) {
-  const backend = getBackend(backendName);
-  const frames = sceneFrames(scene, width, height, backend);
-  const capture = await openMemoryCapture(frames, { backend: backendName });
+async function sender(scene: string, width: number, height: number, port: number, fps: number, backendName: BackendName, warmFrames: number, adapt: boolean, unsentLimitBytes: number | undefined, plain: boolean, codec: CodecChoice, viewers: number | undefined, passthrough: boolean) {
+  // "source:X": --source X (a file, played in a loop, or a GStreamer pipeline), as a user gives it.
+  const given = scene.startsWith('source:') ? scene.slice('source:'.length) : null;
+  const input = given
+    ? { source: given, loop: true, passthrough }
+    : { capture: await openMemoryCapture(sceneFrames(scene, width, height, getBackend(backendName)), { backend: backendName }) };
   const security = plain ? { insecure: true } : { key: KEY };
-  const s = new Sender({ capture, host: '0.0.0.0', port, fps, ...security, backend: backendName, quality: 80, maxViewers: viewers ?? 1, adapt, unsentLimitBytes, codec });
+  const s = new Sender({ ...input, host: '0.0.0.0', port, fps, ...security, backend: backendName, quality: 80, maxViewers: viewers ?? 1, adapt, unsentLimitBytes, codec });
   await s.start();
   const running = s.run();
   process.stdout.write(`${JSON.stringify({ ready: true, port: s.port })}\n`);
@@ -77,7 +80,7 @@ async function sender(scene: string, width: number, height: number, port: number
     const frames = end.frames - (mark?.frames ?? 0);
     const result = {
       cpuMsPerFrame: mark && frames > 0 ? (end.cpu - mark.cpu) / frames : null, framesEncoded: s.stats?.frames ?? 0, dropped: s.dropped, rssMb: rssMb(), rssMbAtJoin: warmFrames > 0 ? rssAtWarm : mark?.rss ?? null,
-      viewerStates,
+      viewerStates, ...s.sourceStatus(),
     };
     await s.stop();
     await running;
@@ -226,6 +229,6 @@ else if (role === 'sender') {
   const unsent = optional(args[8]);
   const viewers = optional(args[11]);
   void sender(args[0], Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), args[5] as BackendName, Number(args[6] ?? 0), args[7] !== 'off', unsent === undefined ? undefined : Number(unsent),
-    args[9] === 'plain', (optional(args[10]) ?? 'auto') as CodecChoice, viewers === undefined ? undefined : Number(viewers));
+    args[9] === 'plain', (optional(args[10]) ?? 'auto') as CodecChoice, viewers === undefined ? undefined : Number(viewers), args[12] !== 'off');
 } else if (role === 'viewer') void viewer(args[0], Number(args[1]), Number(args[2]), args[3], Number(args[4]), (optional(args[5]) ?? 'auto') as CodecChoice);
 else void receiver(args[0], Number(args[1]), Number(args[2]), args[3] as BackendName, args[4] === 'window', Number(args[5] ?? 0), Number(args[6] ?? 0), (optional(args[7]) ?? 'auto') as CodecChoice);
