@@ -63,7 +63,7 @@ export class Receiver {
     this.codecs = checkCodec(options.codec, this.backend, options.wire);
     this.security = requiredSecurity(options, 'pass --key (or set CVCHAT_KEY) with the key the sender printed, or --insecure for a sender on the plain wire');
     this.hud = new Hud(this.backend, () => receiverHudLines(this.stats, this.receiving));
-    this.recording = options.record === undefined ? undefined : new Recording(this.backend, checkRecordPath(options.record), 30);
+    this.recording = options.record === undefined ? undefined : new Recording(this.backend, checkRecordPath(options.record));
   }
 
   /** Connects (and reconnects) until the frame limit, stop(), or a refusal. */

@@ -21,8 +21,15 @@ import type { EncodedFrame, FrameSink } from './sinks';
 /** Containers by extension: both store JPEG frames as they are (MJPEG). */
 export const RECORD_EXTENSIONS = ['.mkv', '.avi'] as const;
 
-/** The frame rate an AVI is written at (it has no per-frame times: a frame takes the nearest slot of this rate). */
+/**
+ * An AVI has no per-frame times: each frame takes a slot of a fixed rate, and a slot without a
+ * frame is an empty chunk. A side that does not know the stream's rate (a receiver, a chat) uses
+ * slots of 1/60 s, fine enough for any call; a sender uses its source's rate, which its frames
+ * follow exactly.
+ */
 const AVI_SLOTS_PER_SECOND = 60;
+/** A sender's rate above this (an unpaced source) is no rate: the slots of 1/60 s are used. */
+const MAX_KNOWN_RATE = 120;
 
 /** Checks --record's path now, so a typo fails before the call starts: a new file, in a folder that exists. */
 export function checkRecordPath(file: unknown): string {
@@ -70,11 +77,17 @@ export class Recording {
   private closed = false;
   skipped = 0;
 
+  /** `fps`: the stream's rate, when this side knows it (a sender); 0 when it does not. */
   constructor(
     private readonly backend: VideoBackend,
     readonly file: string,
-    private readonly fps: number,
+    private readonly fps = 0,
   ) {
+    Recording.checkBackend(backend);
+  }
+
+  /** Throws unless `backend` writes recordings. */
+  static checkBackend(backend: VideoBackend): void {
     if (!backend.openRecorder) throw new CvchatError('CVCHAT_INVALID_OPTION', `--record needs the native backend (the ${backend.name} backend cannot write recordings)`);
   }
 
@@ -157,7 +170,8 @@ export class Recording {
   private async open(size: Size): Promise<void> {
     const extension = path.extname(this.file).toLowerCase();
     try {
-      this.recorder = await this.backend.openRecorder!(this.file, size, extension === '.avi' ? AVI_SLOTS_PER_SECOND : this.fps);
+      const known = this.fps > 0 && this.fps <= MAX_KNOWN_RATE;
+      this.recorder = await this.backend.openRecorder!(this.file, size, known ? this.fps : extension === '.avi' ? AVI_SLOTS_PER_SECOND : 30);
       notice(`recording ${size.width}x${size.height} to ${this.file}`);
     } catch (error) {
       this.fail(error);

@@ -98,8 +98,10 @@ export class Sender {
   private readonly webOptions: WebPageOptions | undefined;
   private readonly publishOptions: CheckedPublish | undefined;
   private publisher: Publisher | undefined;
+  /** --record's file, checked at once; recorded from start(), at the source's rate. */
+  private readonly recordFile: string | undefined;
   /** --record: the source, as sent at full quality. */
-  readonly recording: Recording | undefined;
+  recording: Recording | undefined;
   /** The web page, once started with `web`. */
   webPage: WebPage | undefined;
   readonly security: Security;
@@ -129,7 +131,8 @@ export class Sender {
     if (this.publishOptions && this.backend.name !== 'native') {
       throw new CvchatError('CVCHAT_INVALID_OPTION', 'Publishing feeds GStreamer through the native addon: drop --backend opencv4nodejs or --publish');
     }
-    this.recording = options.record === undefined ? undefined : new Recording(this.backend, checkRecordPath(options.record), options.fps || 30);
+    this.recordFile = options.record === undefined ? undefined : checkRecordPath(options.record);
+    if (this.recordFile !== undefined) Recording.checkBackend(this.backend);
     this.sinks = new FanOut(this.backend);
     this.server = createListener(
       this.security,
@@ -239,7 +242,10 @@ export class Sender {
       display.open(SENDER_WINDOW, info.width || 640, info.height || 480, 'starting...');
       this.sinks.add(new WindowSink(display, SENDER_WINDOW));
     }
-    if (this.recording) this.sinks.add(new RecordingSink(this.recording, this.options.wire ?? 'jpeg'));
+    if (this.recordFile !== undefined) {
+      this.recording = new Recording(this.backend, this.recordFile, opened.fps);
+      this.sinks.add(new RecordingSink(this.recording, this.options.wire ?? 'jpeg'));
+    }
     this.pipeline = new CapturePipeline(
       this.backend,
       this.capture,

@@ -109,7 +109,7 @@ export class Chat {
     this.backend = backendFor(options.backend);
     this.codecs = checkCodec(options.codec, this.backend, options.wire);
     ({ security: this.security, keyGenerated: this.keyGenerated } = offeredSecurity(options));
-    this.recording = options.record === undefined ? undefined : new Recording(this.backend, checkRecordPath(options.record), 30);
+    this.recording = options.record === undefined ? undefined : new Recording(this.backend, checkRecordPath(options.record));
     this.sinks = new FanOut(this.backend);
     this.inset = new Inset(this.backend);
     this.hud = new Hud(this.backend, () => chatHudLines(this.received, this.pipeline?.stats, this.rttMs, this.dropped, this.call?.sink.status, this.receiving));
