@@ -5,6 +5,7 @@
 // the code's. Deadlines below are for waiting, not thresholds.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 
@@ -18,7 +19,8 @@ import { Receiver } from '../lib/session/receiver';
 import type { SendingStatus } from '../lib/session/sinks';
 import type { PointMeta } from '../lib/wire/meta';
 import { launchChromium, openPage, pageState } from './browser';
-import { canUseNetns, cli, closeTo, freePort, python, statsLines, TEST_KEY, tempDir, waitFor, type CliRun } from './helpers';
+import { canUseNetns, cli, closeTo, freePort, python, statsLines, TEST_KEY, tempDir, waitFor, writeTestClip, type CliRun } from './helpers';
+import { stripFrameMeta } from '../lib/wire/meta';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures');
 const WIDTH = 1280;
@@ -202,6 +204,40 @@ describe('each peer\'s stream adapts to its own link (namespaces, a 2 Mbit/s tbf
     for (const s of [toSlow, toFast]) assert.equal(typeof s.estimateBps, 'number', `an estimate for each viewer: ${JSON.stringify(sending)}`);
     assert.ok(reduced(toSlow), `the sender sends the slow viewer a smaller point: ${JSON.stringify(toSlow)}`);
     assert.deepEqual([toFast.width, toFast.height, toFast.quality], [WIDTH, HEIGHT, QUALITY], `the sender sends the fast viewer the full point: ${JSON.stringify(toFast)}`);
+  });
+
+  it("an MJPEG file: the fast viewer gets the file's own JPEGs, the slow one smaller frames encoded from them", async () => {
+    const clip = await writeTestClip(30, WIDTH, HEIGHT, 30);
+    const packets: string[] = JSON.parse(execFileSync(python, [path.join(fixtures, 'video_info.py'), clip, '--packets']).toString()).packets;
+    const sender = await startSender(['--key', TEST_KEY, '--codec', 'jpeg'], ['--source', clip, '--loop']);
+    const hashes = { slow: [] as string[], fast: [] as string[] };
+    const watch = (address: string, into: string[]) => {
+      const seen: Seen[] = [];
+      const receiver = new Receiver({
+        connect: { host: address, port: 9000 }, key: TEST_KEY, codec: 'jpeg',
+        onFrame: (decoded) => {
+          record(seen)(decoded);
+          into.push(crypto.createHash('sha256').update(stripFrameMeta(decoded.payload)).digest('hex'));
+        },
+      });
+      const done = receiver.run().catch(() => undefined);
+      stops.push(async () => {
+        receiver.stop();
+        await done;
+      });
+      return { seen };
+    };
+    const slowViewer = watch(slow.address, hashes.slow);
+    const fastViewer = watch(fast.address, hashes.fast);
+    const fromFile = (hash: string) => packets.includes(hash);
+    await waitFor('the slow viewer to be sent frames encoded from the file', () => (hashes.slow.some((h) => !fromFile(h)) ? true : undefined), ADAPT_DEADLINE_MS);
+    const { fastSeen, toSlow, toFast } = await moreFramesThenSending(sender, slowViewer, fastViewer, 40);
+    const fastHashes = hashes.fast.slice(-fastSeen.length);
+    assert.ok(fastHashes.every(fromFile), `the fast viewer's last ${fastHashes.length} frames are the file's own JPEGs: ${fastHashes.filter(fromFile).length} are`);
+    assert.ok(hashes.slow.slice(-20).every((h) => !fromFile(h)), 'the slow viewer\'s last 20 frames were encoded for its link');
+    assert.ok(toSlow.width < WIDTH || toSlow.quality < toFast.quality, `the sender sends the slow viewer less: ${JSON.stringify(toSlow)} against ${JSON.stringify(toFast)}`);
+    const line = newestStats(sender, 'sender')!;
+    assert.ok(line.sourceJpeg.passedThrough > 0 && line.sourceJpeg.decoded > 0, `the sender's source JPEGs: ${JSON.stringify(line.sourceJpeg)}`);
   });
 
   it('JPEG: a chat over a link slow both ways adapts in both directions', async () => {

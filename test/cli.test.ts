@@ -83,6 +83,31 @@ describe('sender and receiver in real windows', () => {
     assert.match(sender.stderr(), /viewer .* joined/);
   });
 
+  it('an MJPEG source: the sender previews it at half its sides and sends its own JPEGs; a receiver with --view shows it smaller', async () => {
+    const clip = await writeTestClip(30, 1280, 720, 30);
+    const port = await freePort();
+    const env = { ...headless(), DISPLAY: xvfb.display };
+    const sender = runCli(['sender', '--source', clip, '--loop', '--stats', '--codec', 'jpeg', '--port', String(port), '--host', '127.0.0.1', '--key', TEST_KEY], env);
+    const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--view', '800x600', '--key', TEST_KEY], env);
+    const describeRun = (error: Error) => {
+      throw new Error(`${error.message}\nsender: ${sender.stderr()}\nreceiver: ${receiver.stderr()}`);
+    };
+    await findWindow(xvfb.display, 'TRANSMITTING VIDEO', 30_000).catch(describeRun);
+    await findWindow(xvfb.display, 'RECEIVING VIDEO', 30_000).catch(describeRun);
+    const rx = await expectPicture(xvfb.display, 'RECEIVING VIDEO', 700).catch(describeRun);
+    const tx = await expectPicture(xvfb.display, 'TRANSMITTING VIDEO', 0).catch(describeRun);
+    assert.deepEqual([tx.shot.width, tx.shot.height], [640, 360], 'the preview of a 1280x720 MJPEG source');
+    assert.deepEqual([rx.shot.width, rx.shot.height], [800, 450], '1280x720 fitted into --view 800x600');
+    const x = { env: { ...process.env, DISPLAY: xvfb.display } };
+    await execFileP('xdotool', ['key', '--window', rx.id, 'q'], x);
+    assert.equal(await exitWithin(receiver, 10_000), 0, receiver.stderr());
+    await execFileP('xdotool', ['key', '--window', tx.id, 'q'], x);
+    assert.equal(await exitWithin(sender, 10_000), 0, sender.stderr());
+    const last = statsLines(sender.stdout()).pop()!;
+    // The preview needs pixels (decoded at half scale); the viewer got the file's JPEGs as they are.
+    assert.ok(last.sourceJpeg.passedThrough > 0 && last.sourceJpeg.decoded > 0, JSON.stringify(last.sourceJpeg));
+  });
+
   it('npm start (demo) shows both windows and Esc ends it', async () => {
     const demo = runCli(['--source', 'test'], { ...headless(), DISPLAY: xvfb.display });
     await expectPicture(xvfb.display, 'TRANSMITTING VIDEO');
