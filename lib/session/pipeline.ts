@@ -75,9 +75,6 @@ export class CapturePipeline {
           if (wait > 0) await this.pause(wait);
           if (this.stopping) break;
           due = Math.max(due + interval, performance.now());
-        } else if (this.options.onDemand) {
-          await this.sinks.demand();
-          if (this.stopping) break;
         }
         let frame: VideoFrame | SourceJpeg | null;
         try {
@@ -88,7 +85,7 @@ export class CapturePipeline {
           throw error;
         }
         if (!frame) return 'ended';
-        const captureTime = wallClock();
+        let captureTime = wallClock();
         captured++;
         const early = isSourceJpeg(frame) ? this.decodeAhead(frame) : null;
         const drop = (read: VideoFrame | SourceJpeg) => {
@@ -97,6 +94,13 @@ export class CapturePipeline {
         };
         try {
           await encoding;
+          // A source read on demand (a file, memory) is read, and decoded, while the frame before
+          // is encoded and sent; this frame waits here until a sink can take it, so none is
+          // skipped. Its time starts when it goes on.
+          if (this.options.onDemand && !this.stopping) {
+            await this.sinks.demand();
+            captureTime = wallClock();
+          }
         } catch (error) {
           drop(frame);
           throw error;
