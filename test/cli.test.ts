@@ -19,6 +19,7 @@ import {
   tempDir,
   waitFor,
   writeTestClip,
+  type CliRun,
   type Xvfb,
 } from './helpers';
 
@@ -47,6 +48,18 @@ async function expectPicture(display: string, title: string, x = 0) {
   return { id, shot };
 }
 
+/** A sender's and a receiver's windows, each showing the test picture, set apart (both open at the same spot). */
+async function bothWindows(display: string, sender: CliRun, receiver: CliRun) {
+  const describeRun = (error: Error) => {
+    throw new Error(`${error.message}\nsender: ${sender.stderr()}\nreceiver: ${receiver.stderr()}`);
+  };
+  await findWindow(display, 'TRANSMITTING VIDEO', 30_000).catch(describeRun);
+  await findWindow(display, 'RECEIVING VIDEO', 30_000).catch(describeRun);
+  const rx = await expectPicture(display, 'RECEIVING VIDEO', 700).catch(describeRun);
+  const tx = await expectPicture(display, 'TRANSMITTING VIDEO', 0).catch(describeRun);
+  return { rx, tx };
+}
+
 describe('sender and receiver in real windows', () => {
   let xvfb: Xvfb;
   before(async () => {
@@ -59,14 +72,7 @@ describe('sender and receiver in real windows', () => {
     const env = { ...headless(), DISPLAY: xvfb.display };
     const sender = runCli(['sender', '--source', 'test', '--port', String(port), '--host', '127.0.0.1', '--key', TEST_KEY], env);
     const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--stats', '--key', TEST_KEY], env);
-    // Both processes open their window at the same spot: set them apart before grabbing either.
-    const describeRun = (error: Error) => {
-      throw new Error(`${error.message}\nsender: ${sender.stderr()}\nreceiver: ${receiver.stderr()}`);
-    };
-    await findWindow(xvfb.display, 'TRANSMITTING VIDEO', 30_000).catch(describeRun);
-    await findWindow(xvfb.display, 'RECEIVING VIDEO', 30_000).catch(describeRun);
-    const rx = await expectPicture(xvfb.display, 'RECEIVING VIDEO', 700).catch(describeRun);
-    const tx = await expectPicture(xvfb.display, 'TRANSMITTING VIDEO', 0).catch(describeRun);
+    const { rx, tx } = await bothWindows(xvfb.display, sender, receiver);
     // The picture moves: two screenshots of the receiver differ.
     const later = await waitFor('a newer frame', async () => {
       const s = await screenshot(xvfb.display, rx.id);
@@ -89,13 +95,7 @@ describe('sender and receiver in real windows', () => {
     const env = { ...headless(), DISPLAY: xvfb.display };
     const sender = runCli(['sender', '--source', clip, '--loop', '--stats', '--codec', 'jpeg', '--port', String(port), '--host', '127.0.0.1', '--key', TEST_KEY], env);
     const receiver = runCli(['receiver', '--connect', `127.0.0.1:${port}`, '--view', '800x600', '--key', TEST_KEY], env);
-    const describeRun = (error: Error) => {
-      throw new Error(`${error.message}\nsender: ${sender.stderr()}\nreceiver: ${receiver.stderr()}`);
-    };
-    await findWindow(xvfb.display, 'TRANSMITTING VIDEO', 30_000).catch(describeRun);
-    await findWindow(xvfb.display, 'RECEIVING VIDEO', 30_000).catch(describeRun);
-    const rx = await expectPicture(xvfb.display, 'RECEIVING VIDEO', 700).catch(describeRun);
-    const tx = await expectPicture(xvfb.display, 'TRANSMITTING VIDEO', 0).catch(describeRun);
+    const { rx, tx } = await bothWindows(xvfb.display, sender, receiver);
     assert.deepEqual([tx.shot.width, tx.shot.height], [640, 360], 'the preview of a 1280x720 MJPEG source');
     assert.deepEqual([rx.shot.width, rx.shot.height], [800, 450], '1280x720 fitted into --view 800x600');
     const x = { env: { ...process.env, DISPLAY: xvfb.display } };

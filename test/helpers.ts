@@ -17,6 +17,15 @@ export const python = '/usr/bin/python3';
 /** A shared key for the tests' encrypted sessions. */
 export const TEST_KEY = 'cvchat-test-key-2026';
 
+/** Peak signal-to-noise ratio of two pictures' bytes (the same size), in dB; Infinity when equal. */
+export function psnr(a: Buffer, b: Buffer): number {
+  if (a.length !== b.length) throw new Error(`psnr of pictures of ${a.length} and ${b.length} bytes`);
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += (a[i] - b[i]) ** 2;
+  const mse = sum / a.length;
+  return mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
+}
+
 export function tempDir(prefix = 'cvchat-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }

@@ -19,14 +19,8 @@ import {
   probeImage,
   type VideoFrame,
 } from '../lib/media/video';
-import { tempDir, writeTestClip } from './helpers';
+import { psnr, tempDir, writeTestClip } from './helpers';
 
-function psnr(a: Buffer, b: Buffer): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += (a[i] - b[i]) ** 2;
-  const mse = sum / a.length;
-  return mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
-}
 
 async function testFrame(width = 320, height = 240): Promise<VideoFrame> {
   const capture = await openCapture({ source: 'test', width, height });

@@ -17,7 +17,7 @@ import { Receiver } from '../lib/session/receiver';
 import { Sender } from '../lib/session/sender';
 import { FanOut, type FrameSink } from '../lib/session/sinks';
 import { stripFrameMeta } from '../lib/wire/meta';
-import { execFileP, python, root, TEST_KEY, tempDir, waitFor, writeTestClip } from './helpers';
+import { execFileP, psnr, python, root, TEST_KEY, tempDir, waitFor, writeTestClip } from './helpers';
 
 const sha = (bytes: Buffer) => crypto.createHash('sha256').update(bytes).digest('hex');
 const videoInfo = path.join(root, 'test', 'fixtures', 'video_info.py');
@@ -28,11 +28,6 @@ async function readWithPython(file: string, pixelDir?: string): Promise<{ frames
   return JSON.parse((await execFileP(python, args, { maxBuffer: 1 << 26 })).stdout);
 }
 
-function psnr(a: Buffer, b: Buffer): number {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += (a[i] - b[i]) ** 2;
-  return sum === 0 ? Infinity : 10 * Math.log10((255 * 255 * a.length) / sum);
-}
 
 interface Shown {
   hash: string;

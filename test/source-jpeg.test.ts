@@ -24,17 +24,10 @@ import {
   type SourceJpeg,
   type VideoFrame,
 } from '../lib/media/video';
-import { python, tempDir, writeTestClip } from './helpers';
+import { psnr, python, tempDir, writeTestClip } from './helpers';
 
 const packetReader = path.join(__dirname, '..', '..', 'test', 'fixtures', 'cv2_packets.py');
 
-function psnr(a: Buffer, b: Buffer): number {
-  assert.equal(a.length, b.length);
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += (a[i] - b[i]) ** 2;
-  const mse = sum / a.length;
-  return mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
-}
 
 /** The packets Python's OpenCV reads from `file` in FFmpeg's raw mode, and what it reports. */
 async function pythonPackets(file: string): Promise<{ fourcc: string; width: number; height: number; fps: number; packets: Buffer[] }> {

@@ -8,14 +8,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 import { native, type EncodedVideoFrame, type NativeFrame, type VideoCodecName } from '../lib/media/addon';
 import { frameFromPixels, framePixels, openCapture } from '../lib/media/video';
+import { psnr } from './helpers';
 
-function psnr(a: Buffer, b: Buffer): number {
-  assert.equal(a.length, b.length);
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += (a[i] - b[i]) ** 2;
-  const mse = sum / a.length;
-  return mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
-}
 
 /** `count` frames of the test source (moving content) at width x height. */
 async function sourceFrames(width: number, height: number, count: number): Promise<NativeFrame[]> {

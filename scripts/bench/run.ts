@@ -32,7 +32,7 @@ import { codecChartSpec, codecGoals, codecMarkdown, codecSummary, type CodecResu
 import { JPEG_QUALITY, scoreSsim } from './codec-runs';
 import { janusMarkdown, runJanusBench, type JanusResults } from './janus-section';
 import { runWebViewer, webMarkdown, type WebRun } from './web-section';
-import { SOURCE_FILE_QUALITY, sourceGoals, sourceMarkdown, type SourceResults } from './source-section';
+import { SOURCE_FILE_QUALITY, sourceChartSpec, sourceGoals, sourceMarkdown, type SourceResults } from './source-section';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const quick = process.argv.includes('--quick');
@@ -694,6 +694,10 @@ async function main() {
     // Every frame of every scenario, for looking closer at one (not summarised anywhere else).
     fs.writeFileSync(path.join(outDir, 'adaptive-frames.json'), `${JSON.stringify(frameLogs)}\n`);
     written.push('adaptive.svg', 'adaptive-frames.json');
+  }
+  if (results.sources) {
+    fs.writeFileSync(path.join(outDir, 'sources.svg'), await render(sourceChartSpec(results.sources as SourceResults)));
+    written.push('sources.svg');
   }
   if (codec && codec.ladder.length > 0) {
     fs.writeFileSync(path.join(outDir, 'codec.svg'), await render(codecChartSpec(codec)));

@@ -1,6 +1,7 @@
 // The sources section: what a source that already delivers JPEG costs cvchat (pass-through) against
 // decoding and encoding it again, and against the plain Python cv2 loop on the same file; and the
 // memory source against the two-core limit of cvchat's own codec. Run by run.ts.
+
 /** The quality the scene's MJPEG file is written at: about what webcams deliver. */
 export const SOURCE_FILE_QUALITY = 85;
 
@@ -97,4 +98,33 @@ export function sourceMarkdown(results: SourceResults): string[] {
     );
   }
   return lines;
+}
+
+/** A chart: fps and sender CPU per frame, for the file (each system's median) and the camera. */
+export function sourceChartSpec(results: SourceResults): object {
+  const labels: Record<SourceRun['system'], string> = { python: 'plain Python cv2 loop', cvchat: 'cvchat, pass-through', 'cvchat-reencode': 'cvchat --no-passthrough' };
+  const values: Array<{ source: string; system: string; measure: string; value: number }> = [];
+  for (const system of ['python', 'cvchat', 'cvchat-reencode'] as const) {
+    const m = medianOf(results.file, system);
+    if (m.fps !== null) values.push({ source: 'MJPEG file, unpaced', system: labels[system], measure: 'frames per second', value: m.fps });
+    if (m.senderCpuMs !== null) values.push({ source: 'MJPEG file, unpaced', system: labels[system], measure: 'sender CPU ms per frame', value: m.senderCpuMs });
+  }
+  for (const run of results.camera) {
+    if (run.senderCpuMs !== null) values.push({ source: 'MJPEG camera, 30 fps', system: labels[run.system], measure: 'sender CPU ms per frame', value: run.senderCpuMs });
+  }
+  return {
+    title: `Sources that deliver JPEG, ${results.width}x${results.height}`,
+    data: { values },
+    facet: { column: { field: 'measure', type: 'nominal', title: null } },
+    resolve: { scale: { y: 'independent' } },
+    spec: {
+      width: 260, height: 220, mark: 'bar',
+      encoding: {
+        x: { field: 'source', type: 'nominal', title: null },
+        xOffset: { field: 'system', type: 'nominal' },
+        y: { field: 'value', type: 'quantitative', title: null },
+        color: { field: 'system', type: 'nominal', legend: { labelLimit: 300 } },
+      },
+    },
+  };
 }
