@@ -42,7 +42,8 @@ case "$purpose" in
   # and Janus for the browsers that watch what is published.
   test) packages+=(cmake xvfb xdotool imagemagick python3-opencv python3-numpy iproute2 chromium gstreamer1.0-plugins-ugly "${janus[@]}") ;;
   # Sample photographs (scikit-image) made into scenes by Python cv2, a window under Xvfb, and ip
-  # and tc for the slow links, Chromium for the browser viewer's row, Janus for the viewers per core.
+  # and tc for the slow links, Chromium for the browser viewer's row, Janus for the viewers per core,
+  # gst-launch-1.0 to mux the sources section's MJPEG file.
   bench) packages+=(gstreamer1.0-tools xvfb python3-opencv python3-numpy python3-skimage iproute2 chromium "${janus[@]}") ;;
   janus) packages=("${janus[@]}") ;;
   *) say "--for takes run, test, bench or janus, not '$purpose'"; exit 2 ;;
