@@ -132,7 +132,10 @@ export class Recording {
     await this.opening;
     while (this.writing) await this.writing;
     const recorder = this.recorder;
-    if (!recorder) return;
+    if (!recorder) {
+      if (!this.failed) notice(`nothing was recorded to ${this.file}: no frame was shown`);
+      return;
+    }
     try {
       await recorder.close();
     } catch (error) {
