@@ -2,6 +2,7 @@
 // OpenCV's own reader (FFmpeg, from Python); JPEGs are stored as they came; a recorder stopped by
 // q, SIGTERM or Ctrl+C leaves a whole file, and one killed leaves what README promises.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -124,6 +125,43 @@ describe('--record', () => {
     const span = info.msec[info.msec.length - 1] - info.msec[0];
     const callMs = shown[shown.length - 1].at - shown[0].at;
     assert.ok(Math.abs(span - callMs) < 50, `the file spans ${span} ms, the call showed frames over ${callMs} ms`);
+  });
+});
+
+describe('--record on a full disk', { skip: process.getuid?.() === 0 ? false : 'needs root to mount a small tmpfs' }, () => {
+  it('stops recording with a message naming the problem, and the call goes on', async () => {
+    const dir = tempDir();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'cvchat-full', dir]);
+    try {
+      const file = path.join(dir, 'full.mkv');
+      const sender = new Sender({ source: 'test', width: 640, height: 480, fps: 30, host: '127.0.0.1', port: 0, key: TEST_KEY, codec: 'jpeg' });
+      await sender.start();
+      const sending = sender.run();
+      let shown = 0;
+      const receiver = new Receiver({ connect: { host: '127.0.0.1', port: sender.port }, key: TEST_KEY, codec: 'jpeg', record: file, onFrame: () => shown++ });
+      const lines: string[] = [];
+      const write = process.stderr.write.bind(process.stderr);
+      process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+        lines.push(String(chunk));
+        return write(chunk, ...rest);
+      }) as typeof process.stderr.write;
+      try {
+        const receiving = receiver.run();
+        // About 40 KB a frame: the megabyte is full after some 25 frames.
+        await waitFor('the recording to stop', () => (lines.some((l) => /recording stopped: .*CVCHAT_RECORD_WRITE_FAILED/.test(l)) ? true : undefined), 20_000);
+        const then = shown;
+        await waitFor('the call to go on', () => (shown >= then + 30 ? true : undefined));
+        receiver.stop();
+        await receiving;
+      } finally {
+        process.stderr.write = write;
+      }
+      await sender.stop();
+      await sending;
+      assert.ok(receiver.recording!.status.frames > 5, `frames written before the disk was full: ${receiver.recording!.status.frames}`);
+    } finally {
+      execFileSync('umount', [dir]);
+    }
   });
 });
 
