@@ -15,6 +15,7 @@ import { FrameSizeModel, PointChooser, sourcePoint } from '../lib/session/adapt'
 import type { DecodedFrame } from '../lib/session/decoder';
 import { Receiver } from '../lib/session/receiver';
 import { Sender } from '../lib/session/sender';
+import { CapturePipeline } from '../lib/session/pipeline';
 import { FanOut, type FrameSink } from '../lib/session/sinks';
 import { stripFrameMeta } from '../lib/wire/meta';
 import { execFileP, psnr, python, root, TEST_KEY, tempDir, waitFor, writeTestClip } from './helpers';
@@ -159,6 +160,37 @@ describe("a source JPEG's pixels", () => {
     frame.release();
     assert.equal(estimateJpegQuality(Buffer.from('not a jpeg')), 0);
     assert.equal(jpegSize(Buffer.from([0xff, 0xd8, 0xff, 0xda, 0, 2])), null);
+  });
+});
+
+describe("a source JPEG's pixels, decoded for a smaller point", () => {
+  /** Five frames of a 1280x720 MJPEG file through the pipeline to one sink at `point`, beside a pixel sink that asks for 100x100. */
+  async function through(point: { width: number; height: number }) {
+    const backend = getBackend('native');
+    const capture = await openCapture({ source: await writeTestClip(5, 1280, 720, 30), jpeg: true });
+    const fanOut = new FanOut(backend);
+    const sent: string[] = [];
+    const pixels: string[] = [];
+    const at = { ...point, quality: 60, key: `${point.width}x${point.height}q60`, rank: 5 };
+    fanOut.add({ wantsFrame: true, pointFor: () => at, deliver: (frame) => sent.push(JSON.stringify(jpegSize(frame.payload[0]))) });
+    fanOut.add({ wantsFrame: false, pixelSize: () => ({ width: 100, height: 100 }), deliverPixels: (frame) => {
+      pixels.push(`${frame.width}x${frame.height}`);
+      frame.release();
+    } });
+    const pipeline = new CapturePipeline(backend, capture, { fps: 0, quality: 80, maxFrames: 5, onDemand: true }, fanOut);
+    assert.equal(await pipeline.run(), 'limit');
+    await capture.release();
+    return { sent, pixels, stats: pipeline.sourceStats };
+  }
+
+  it('decodes at a reduced DCT scale for a point of half the sides or less, in full above', async () => {
+    const half = await through({ width: 640, height: 360 });
+    assert.deepEqual(half.sent, Array(5).fill(JSON.stringify({ width: 640, height: 360 })));
+    assert.deepEqual(half.pixels, Array(5).fill('640x360'), 'decoded at the point\'s size, not the full one');
+    assert.deepEqual(half.stats, { passedThrough: 0, decoded: 5 });
+    const threeQuarters = await through({ width: 960, height: 540 });
+    assert.deepEqual(threeQuarters.sent, Array(5).fill(JSON.stringify({ width: 960, height: 540 })));
+    assert.deepEqual(threeQuarters.pixels, Array(5).fill('1280x720'));
   });
 });
 

@@ -186,10 +186,11 @@ export class CapturePipeline {
         plan.push({ point: full, sinks: [] });
       }
       if (jpeg) {
-        // Pixels only for what needs them: another point, a video codec, a window (which may take
-        // them smaller: a reduced DCT scale costs a fraction of a full decode).
-        const needsFull = ownEncoders.length > 0 || plan.some((group) => !group.point.source);
-        const need = needsFull ? 'full' : this.sinks.pixelSize(size);
+        // Pixels only for what needs them: a video codec (the full picture), another point, a
+        // window; the last two may take them smaller, and a reduced DCT scale costs a fraction of
+        // a full decode.
+        let need: Size | 'full' | null = ownEncoders.length > 0 ? 'full' : this.sinks.pixelSize(size);
+        for (const { point } of plan) if (!point.source) need = largerNeed(need, point, size);
         this.lastPixelNeed = need;
         if (need !== null) frame = await this.pixelsOf(jpeg, need === 'full' ? undefined : need, early);
         else if (early) void early.frame.then((unused) => unused.release(), () => undefined);
@@ -222,6 +223,16 @@ export class CapturePipeline {
       if (frame) this.sinks.deliverPixels(frame, captureTime);
     }
   }
+}
+
+/**
+ * The pixels to decode for two needs: the larger, or 'full' once it is more than half the source's
+ * sides (libjpeg-turbo's scales are 1/2, 1/4 and 1/8: above a half, a full decode is the cheaper).
+ */
+function largerNeed(need: Size | 'full' | null, wanted: Size, full: Size): Size | 'full' {
+  if (need === 'full') return 'full';
+  const larger = need && need.width * need.height >= wanted.width * wanted.height ? need : { width: wanted.width, height: wanted.height };
+  return larger.width * 2 > full.width || larger.height * 2 > full.height ? 'full' : larger;
 }
 
 /** A decode of the source's JPEG started ahead, at `size` (undefined: full). */
