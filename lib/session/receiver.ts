@@ -16,7 +16,6 @@ import { Hud, receiverHudLines } from './hud';
 import { backendFor, checkCodec, checkFrameLimit, checkReceiveLimits, requiredSecurity, type ReceiveLimitOptions, type ReceiveLimits, type SessionOptions } from './options';
 import { checkRecordPath, recordShown, Recording } from './record';
 import { StreamStats } from './stats';
-import { stripFrameMeta } from '../wire/meta';
 
 export { FRAMELESS_SESSIONS_BEFORE_BACKOFF } from '../base/limits';
 
@@ -165,7 +164,7 @@ export class Receiver {
   private onFrame(decoded: DecodedFrame): void {
     this.receiving = decoded.meta?.point;
     this.options.onFrame?.(decoded);
-    if (this.recording && !this.stopping) recordShown(this.recording, this.backend, decoded, stripFrameMeta);
+    if (this.recording && !this.stopping) recordShown(this.recording, this.backend, decoded);
     if (this.options.display && !this.stopping) this.options.display.show(RECEIVER_WINDOW, decoded.frame);
     else decoded.frame.release();
     if (this.frames !== undefined && this.stats.frames >= this.frames) this.end('limit');

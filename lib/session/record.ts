@@ -14,6 +14,7 @@ import { DEFAULT_QUALITY } from '../base/limits';
 import { notice } from '../base/log';
 import type { Recorder, Size, VideoBackend, VideoFrame } from '../media/backend';
 import { jpegSize } from '../media/jpeg-info';
+import { stripFrameMeta } from '../wire/meta';
 import type { FrameOffer, OperatingPoint } from './adapt';
 import type { DecodedFrame } from './decoder';
 import type { EncodedFrame, FrameSink } from './sinks';
@@ -156,7 +157,8 @@ export class Recording {
       this.startedAt = item.at;
       this.opening = this.open(size);
     }
-    // Another size (the sender restarted at another one): stored scaled to the recording's.
+    // A JPEG of another size cannot be stored as it is (recordShown offers its pixels instead,
+    // which are scaled to the recording's size); one that comes anyway is skipped.
     if (item.kind === 'jpeg' && (size.width !== this.size.width || size.height !== this.size.height)) {
       this.skipped++;
       return;
@@ -253,7 +255,7 @@ export class RecordingSink implements FrameSink {
  * taken out) when it is the stream's full size, else the decoded picture. Takes no ownership of
  * `decoded`: a picture it keeps is a shared handle.
  */
-export function recordShown(recording: Recording, backend: VideoBackend, decoded: DecodedFrame, strip: (jpeg: Buffer) => Buffer): void {
+export function recordShown(recording: Recording, backend: VideoBackend, decoded: DecodedFrame): void {
   const at = wallClock();
   const point = decoded.meta?.point;
   const payload = decoded.payload;
@@ -263,7 +265,7 @@ export function recordShown(recording: Recording, backend: VideoBackend, decoded
     const size = jpegSize(payload);
     const recordingSize = recording.frameSize;
     if (size && (!recordingSize || (size.width === recordingSize.width && size.height === recordingSize.height))) {
-      if (recording.ready) recording.offerJpeg(strip(payload), at, size);
+      if (recording.ready) recording.offerJpeg(stripFrameMeta(payload), at, size);
       else recording.skipped++;
       return;
     }

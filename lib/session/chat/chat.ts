@@ -31,7 +31,6 @@ import { CapturePipeline } from '../pipeline';
 import { FanOut, type Adaptation, type FrameSink, type SendingStatus } from '../sinks';
 import { checkRecordPath, recordShown, Recording } from '../record';
 import { StreamStats } from '../stats';
-import { stripFrameMeta } from '../../wire/meta';
 import { checkWebOptions, WebPage, type WebPageOptions } from '../web';
 import { Call } from './call';
 import { PartnerFinder } from './partner';
@@ -278,7 +277,7 @@ export class Chat {
     }
     this.receiving = decoded.meta?.point;
     this.options.onFrame?.(decoded);
-    if (this.recording) recordShown(this.recording, this.backend, decoded, stripFrameMeta);
+    if (this.recording) recordShown(this.recording, this.backend, decoded);
     if (this.options.display) this.options.display.show(CHAT_WINDOW, decoded.frame);
     else decoded.frame.release();
     if (this.frames !== undefined && this.received.frames >= this.frames) this.end('limit');
