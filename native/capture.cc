@@ -245,7 +245,10 @@ void ReadDevice(CaptureState& s, CaptureRead* out) {
     // A pipeline that gave one JPEG packet has image/jpeg caps: a damaged packet later, which does
     // not start as a JPEG, is still a packet, not a one-row grey picture.
     s.raw = true;
-    if (s.spec.jpeg && header.format == "jpeg" && header.width > 0 && header.height > 0) {
+    // Passed on only when its headers read whole: a viewer would otherwise be sent a JPEG no
+    // decoder takes (an HTTP part or a file packet cut before its scan), and drop the connection.
+    if (s.spec.jpeg && header.format == "jpeg" && header.width > 0 && header.height > 0 &&
+        JpegHeaderReads(mat.data, mat.total())) {
       // Our own copy: a backend may reuse the memory it read into. One copy of ~100 kB, then the
       // Buffer takes it as it is.
       out->jpeg = mat.clone();

@@ -251,4 +251,30 @@ JpegPath DecodeJpeg(const uint8_t* data, size_t size, int channels, double maxPi
 #endif
 }
 
+namespace {
+
+// jpeg_read_header under the trap, in a frame of its own (no C++ object lives across the setjmp).
+bool ReadHeaderWithTrap(const uint8_t* data, size_t size, ErrorTrap* trap) {
+  jpeg_decompress_struct d;
+  d.err = &trap->pub;
+  if (setjmp(trap->jump)) {
+    jpeg_destroy_decompress(&d);
+    return false;
+  }
+  jpeg_create_decompress(&d);
+  jpeg_mem_src(&d, data, static_cast<unsigned long>(size));
+  bool read = jpeg_read_header(&d, TRUE) == JPEG_HEADER_OK;
+  jpeg_destroy_decompress(&d);
+  return read;
+}
+
+}  // namespace
+
+bool JpegHeaderReads(const uint8_t* data, size_t size) {
+  if (size == 0) return false;
+  ErrorTrap trap;
+  InstallTrap(&trap);
+  return ReadHeaderWithTrap(data, size, &trap);
+}
+
 }  // namespace cvchat

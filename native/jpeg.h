@@ -50,4 +50,8 @@ JpegPath EncodeJpeg(const cv::Mat& mat, int quality, JpegBytes* out);
 JpegPath DecodeJpeg(const uint8_t* data, size_t size, int channels, double maxPixels, cv::Mat* out,
                     cv::Size atLeast = cv::Size());
 
+// True when libjpeg reads the JPEG's headers up to its first scan: its tables and frame are whole.
+// Microseconds, without decoding; a scan cut short later still decodes (with grey at the end).
+bool JpegHeaderReads(const uint8_t* data, size_t size);
+
 }  // namespace cvchat

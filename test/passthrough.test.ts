@@ -87,7 +87,7 @@ describe('JPEG pass-through', () => {
       expected.release();
       assert.ok(db > 35, `frame ${index}: shown picture against FFmpeg's decode: ${db.toFixed(1)} dB`);
     }
-    assert.deepEqual(source, { passedThrough: 24, decoded: 0 }, 'nothing was decoded: no window, no video viewer, no smaller point');
+    assert.deepEqual(source, { passedThrough: 24, decoded: 0, undecodable: 0 }, 'nothing was decoded: no window, no video viewer, no smaller point');
   });
 
   it('passes through a GStreamer pipeline that ends in image/jpeg, at its own quality rather than --quality', async () => {
@@ -187,10 +187,41 @@ describe("a source JPEG's pixels, decoded for a smaller point", () => {
     const half = await through({ width: 640, height: 360 });
     assert.deepEqual(half.sent, Array(5).fill(JSON.stringify({ width: 640, height: 360 })));
     assert.deepEqual(half.pixels, Array(5).fill('640x360'), 'decoded at the point\'s size, not the full one');
-    assert.deepEqual(half.stats, { passedThrough: 0, decoded: 5 });
+    assert.deepEqual(half.stats, { passedThrough: 0, decoded: 5, undecodable: 0 });
     const threeQuarters = await through({ width: 960, height: 540 });
     assert.deepEqual(threeQuarters.sent, Array(5).fill(JSON.stringify({ width: 960, height: 540 })));
     assert.deepEqual(threeQuarters.pixels, Array(5).fill('1280x720'));
+  });
+});
+
+describe('a source JPEG that does not decode', () => {
+  it('is skipped and counted while the frames around it go on, also when its decode started ahead', async () => {
+    const backend = getBackend('native');
+    const picture = await openCapture({ source: 'test', width: 320, height: 240 });
+    const pixels = (await picture.read())!;
+    await picture.release();
+    const good = await encode(pixels, { quality: 80 });
+    pixels.release();
+    // Cut before its scan: the header reads, the picture does not.
+    const bad = Buffer.concat([good.subarray(0, good.indexOf(Buffer.from([0xff, 0xda]))), Buffer.from([0xff, 0xd9])]);
+    let reads = 0;
+    const capture = {
+      info: { width: 320, height: 240, fps: 0, frameCount: -1, backend: 'fake' },
+      read: async () => (++reads > 5 ? null : { jpeg: reads === 3 ? bad : good, width: 320, height: 240 }),
+      release: async () => undefined,
+    };
+    const fanOut = new FanOut(backend);
+    let encoded = 0;
+    // A slow video encoder: the next frame's decode starts ahead while it works.
+    fanOut.add({ wantsFrame: true, encodesOwn: () => true, encodeOwn: async () => {
+      encoded++;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return 1000;
+    } });
+    const pipeline = new CapturePipeline(backend, capture, { fps: 0, quality: 80 }, fanOut);
+    assert.equal(await pipeline.run(), 'ended');
+    assert.equal(encoded, 4, 'the four frames that decode are encoded');
+    assert.equal(pipeline.sourceStats.undecodable, 1);
   });
 });
 

@@ -8,6 +8,7 @@
 // the frame before is still being encoded.
 import { wallClock } from '../base/clock';
 import { DEFAULT_MAX_PIXELS } from '../base/limits';
+import { notice } from '../base/log';
 import { isSourceJpeg, type CaptureSource, type Size, type SourceJpeg, type VideoBackend, type VideoFrame } from '../media/backend';
 import { estimateJpegQuality } from '../media/jpeg-info';
 import type { Wire } from '../wire/meta';
@@ -43,7 +44,7 @@ export class CapturePipeline {
   private seq = 0;
   private wake: (() => void) | undefined;
   /** A source that yields JPEG: what is sent as it came, and what had to be decoded. */
-  readonly sourceStats: SourceJpegStats = { passedThrough: 0, decoded: 0 };
+  readonly sourceStats: SourceJpegStats = { passedThrough: 0, decoded: 0, undecodable: 0 };
   /** The pixels the last source JPEG was decoded for: 'full', a smaller size, or null (none). */
   private lastPixelNeed: Size | 'full' | null = null;
 
@@ -90,7 +91,7 @@ export class CapturePipeline {
         const early = isSourceJpeg(frame) ? this.decodeAhead(frame) : null;
         const drop = (read: VideoFrame | SourceJpeg) => {
           if (!isSourceJpeg(read)) read.release();
-          if (early) void early.frame.then((unused) => unused.release(), () => undefined);
+          if (early) releaseWhenDecoded(early);
         };
         try {
           await encoding;
@@ -135,7 +136,10 @@ export class CapturePipeline {
     const need = this.lastPixelNeed;
     if (need === null) return null;
     const size = need === 'full' ? undefined : need;
-    return { size, frame: this.decodeSource(jpeg, size) };
+    const frame = this.decodeSource(jpeg, size);
+    // Handled where the frame is encoded, after the frame before it: not an unhandled rejection meanwhile.
+    frame.catch(() => undefined);
+    return { size, frame };
   }
 
   private decodeSource(jpeg: SourceJpeg, size: Size | undefined): Promise<VideoFrame> {
@@ -143,11 +147,24 @@ export class CapturePipeline {
     return this.backend.decode(jpeg.jpeg, this.options.maxPixels ?? DEFAULT_MAX_PIXELS, size);
   }
 
-  /** The source's pixels at `size` (undefined: full), from the decode started ahead when it matches. */
-  private async pixelsOf(jpeg: SourceJpeg, size: Size | undefined, early: EarlyDecode | null): Promise<VideoFrame> {
-    if (early && early.size?.width === size?.width && early.size?.height === size?.height) return early.frame;
-    if (early) void early.frame.then((frame) => frame.release(), () => undefined);
-    return this.decodeSource(jpeg, size);
+  /**
+   * The source's pixels at `size` (undefined: full), from the decode started ahead when it matches
+   * (`early` is this call's: used or released). null when the JPEG does not decode: the frame is
+   * skipped and counted, as a damaged packet is, rather than ending the stream.
+   */
+  private async pixelsOf(jpeg: SourceJpeg, size: Size | undefined, early: EarlyDecode | null): Promise<VideoFrame | null> {
+    let decoding: Promise<VideoFrame>;
+    if (early && early.size?.width === size?.width && early.size?.height === size?.height) decoding = early.frame;
+    else {
+      if (early) releaseWhenDecoded(early);
+      decoding = this.decodeSource(jpeg, size);
+    }
+    try {
+      return await decoding;
+    } catch (error) {
+      if (this.sourceStats.undecodable++ === 0) notice(`a frame from the source did not decode (${(error as Error).message}); such frames are skipped`);
+      return null;
+    }
   }
 
   private async encode(source: VideoFrame | SourceJpeg, captureTime: number, early: EarlyDecode | null): Promise<void> {
@@ -163,8 +180,12 @@ export class CapturePipeline {
       });
       if (wire === 'pickle') {
         // Python peers: the frame's pixels as they are, to every sink.
-        frame ??= await this.pixelsOf(jpeg!, undefined, early);
-        early = null;
+        if (!frame) {
+          const ahead = early;
+          early = null;
+          frame = await this.pixelsOf(jpeg!, undefined, ahead);
+          if (!frame) return; // undecodable: skipped
+        }
         const encoded = made(fullPoint(size, this.options.quality), pickleImage(this.backend.toPixels(frame), frame.height, frame.width, frame.channels as 1 | 3 | 4));
         this.stats.addFrame(encoded.bytes, wallClock() - captureTime);
         this.sinks.deliver(encoded);
@@ -176,9 +197,17 @@ export class CapturePipeline {
       const ownEncoders: FrameSink[] = [];
       const plan = this.sinks.plan({ size, intervalMs, now: performance.now(), sourceBytes: jpeg?.jpeg.length }, full, ownEncoders);
       if (plan.length === 0 && ownEncoders.length === 0) {
-        // Every peer skips this frame (their links are full): it is not encoded at all.
+        // Every peer skips this frame (their links are full): it is not encoded at all. A window
+        // still shows it.
         if (this.sinks.hasPeers) {
-          if (jpeg) this.lastPixelNeed = this.sinks.pixelSize(size);
+          if (jpeg) {
+            const need = this.sinks.pixelSize(size);
+            this.lastPixelNeed = need;
+            const ahead = early;
+            early = null;
+            if (need !== null) frame = await this.pixelsOf(jpeg, need === 'full' ? undefined : need, ahead);
+            else if (ahead) releaseWhenDecoded(ahead);
+          }
           return;
         }
         // With no peer to send to, the frame is still encoded at the full point: --stats and the
@@ -192,9 +221,12 @@ export class CapturePipeline {
         let need: Size | 'full' | null = ownEncoders.length > 0 ? 'full' : this.sinks.pixelSize(size);
         for (const { point } of plan) if (!point.source) need = largerNeed(need, point, size);
         this.lastPixelNeed = need;
-        if (need !== null) frame = await this.pixelsOf(jpeg, need === 'full' ? undefined : need, early);
-        else if (early) void early.frame.then((unused) => unused.release(), () => undefined);
+        const ahead = early;
         early = null;
+        if (need !== null) {
+          frame = await this.pixelsOf(jpeg, need === 'full' ? undefined : need, ahead);
+          if (!frame) return; // undecodable: skipped
+        } else if (ahead) releaseWhenDecoded(ahead);
       }
       let largest = 0;
       const jpegs = plan.map(async ({ point, sinks }) => {
@@ -219,7 +251,7 @@ export class CapturePipeline {
       await Promise.all([...jpegs, ...videos]);
       this.stats.addFrame(largest, wallClock() - captureTime);
     } finally {
-      if (early) void early.frame.then((unused) => unused.release(), () => undefined);
+      if (early) releaseWhenDecoded(early);
       if (frame) this.sinks.deliverPixels(frame, captureTime);
     }
   }
@@ -241,8 +273,17 @@ interface EarlyDecode {
   frame: Promise<VideoFrame>;
 }
 
-/** What happened to a source's own JPEGs: sent as they came, and decoded because something needed pixels. */
+/** A decode started ahead that is not wanted after all: its frame is released when it comes. */
+function releaseWhenDecoded(early: EarlyDecode): void {
+  early.frame.then((frame) => frame.release(), () => undefined);
+}
+
+/**
+ * What happened to a source's own JPEGs: sent as they came, decoded because something needed
+ * pixels, and those that failed to decode (their frames skipped).
+ */
 export interface SourceJpegStats {
   passedThrough: number;
   decoded: number;
+  undecodable: number;
 }

@@ -17,7 +17,7 @@ import { WebSocketStream } from '../net/web-stream';
 import { controlMessage } from '../wire/control';
 import { backendFor, checkCodec, checkFrameLimit, checkSendOptions, checkTimeout, offeredSecurity, sourceToOpen, type SendOptions, type SessionOptions } from './options';
 import { FrameSizeModel } from './adapt';
-import { CapturePipeline } from './pipeline';
+import { CapturePipeline, type SourceJpegStats } from './pipeline';
 import { ConnectionSink, FanOut, type Adaptation, type FrameSink, type SendingStatus, type VideoSending } from './sinks';
 import { checkPublishOptions, Publisher, publishTarget, type CheckedPublish, type PublishOptions, type PublishStatus } from './publish';
 import { checkRecordPath, Recording, RecordingSink } from './record';
@@ -54,12 +54,24 @@ const PREVIEW_FIT: Size = { width: 960, height: 540 };
 class WindowSink implements FrameSink {
   readonly wantsFrame = false;
 
+  /** The preview's size for a source that yields JPEG; null for one that yields pixels (shown as they are). */
+  private preview: Size | null = null;
+
   constructor(
+    private readonly backend: VideoBackend,
     private readonly display: Display,
     private readonly title: string,
   ) {}
 
   deliverPixels(frame: VideoFrame): void {
+    // Decoded larger for another sink (a viewer sent a larger point): brought to the preview's
+    // size, so that the window keeps one size whatever the viewers' links do.
+    const preview = this.preview;
+    if (preview && (frame.width > preview.width || frame.height > preview.height)) {
+      const smaller = this.backend.resize(frame, preview.width, preview.height);
+      frame.release();
+      frame = smaller;
+    }
     this.display.show(this.title, frame);
   }
 
@@ -68,13 +80,13 @@ class WindowSink implements FrameSink {
    * a reduced DCT scale (halves of each side) for a large source: a preview, not the picture sent.
    */
   pixelSize(full: Size): Size | null {
-    if (this.display.waiting(this.title)) return null;
     let { width, height } = full;
     while (width > PREVIEW_FIT.width || height > PREVIEW_FIT.height) {
       width = Math.max(1, Math.round(width / 2));
       height = Math.max(1, Math.round(height / 2));
     }
-    return { width, height };
+    this.preview = { width, height };
+    return this.display.waiting(this.title) ? null : this.preview;
   }
 }
 
@@ -169,9 +181,9 @@ export class Sender {
   }
 
   /** A source that yields JPEG (--stats): its frames sent as they came, and those decoded for pixels. */
-  sourceStatus(): { sourceJpeg?: { passedThrough: number; decoded: number } } {
+  sourceStatus(): { sourceJpeg?: SourceJpegStats } {
     const stats = this.pipeline?.sourceStats;
-    return stats && (stats.passedThrough > 0 || stats.decoded > 0) ? { sourceJpeg: { ...stats } } : {};
+    return stats && (stats.passedThrough > 0 || stats.decoded > 0 || stats.undecodable > 0) ? { sourceJpeg: { ...stats } } : {};
   }
 
   /** Per viewer: its rate estimate and the size and quality it is sent. */
@@ -240,7 +252,7 @@ export class Sender {
     const display = this.options.display;
     if (display) {
       display.open(SENDER_WINDOW, info.width || 640, info.height || 480, 'starting...');
-      this.sinks.add(new WindowSink(display, SENDER_WINDOW));
+      this.sinks.add(new WindowSink(this.backend, display, SENDER_WINDOW));
     }
     if (this.recordFile !== undefined) {
       this.recording = new Recording(this.backend, this.recordFile, opened.fps);
