@@ -12,7 +12,9 @@ import { wallClock } from '../lib/base/clock';
 import { getBackend } from '../lib/media/backends';
 import { Chat } from '../lib/session/chat/chat';
 import type { DecodedFrame } from '../lib/session/decoder';
+import { encode, openCapture } from '../lib/media/video';
 import { Receiver } from '../lib/session/receiver';
+import { checkRecordPath, Recording } from '../lib/session/record';
 import { Sender } from '../lib/session/sender';
 import { stripFrameMeta } from '../lib/wire/meta';
 import { execFileP, exitWithin, freePort, python, root, runCli, statsLines, TEST_KEY, tempDir, waitFor, writeTestClip } from './helpers';
@@ -162,6 +164,26 @@ describe('--record on a full disk', { skip: process.getuid?.() === 0 ? false : '
     } finally {
       execFileSync('umount', [dir]);
     }
+  });
+});
+
+describe('a recording', () => {
+  it('does not truncate a file made under its name after the check at start (another recording)', async () => {
+    const file = path.join(tempDir(), 'race.mkv');
+    const recording = new Recording(getBackend('native'), checkRecordPath(file));
+    fs.writeFileSync(file, 'another recording');
+    const capture = await openCapture({ source: 'test', width: 320, height: 240 });
+    const frame = (await capture.read())!;
+    await capture.release();
+    const jpeg = await encode(frame, { quality: 80 });
+    frame.release();
+    recording.offerJpeg(jpeg, wallClock());
+    await recording.close();
+    assert.equal(fs.readFileSync(file, 'utf8'), 'another recording');
+    assert.equal(recording.status.frames, 0);
+    recording.offerJpeg(jpeg, wallClock());
+    recording.passOver();
+    assert.equal(recording.status.skipped, 0, 'frames after the recording stopped are not counted as skipped');
   });
 });
 

@@ -76,6 +76,7 @@ export class Recording {
   private waiting: Pending | null = null;
   private failed = false;
   private closed = false;
+  private resizedSaid = false;
   skipped = 0;
 
   /** `fps`: the stream's rate, when this side knows it (a sender); 0 when it does not. */
@@ -112,6 +113,11 @@ export class Recording {
     return !this.closed && !this.failed && this.waiting === null;
   }
 
+  /** A frame that cannot be taken now: counted as skipped while recording (not after a failure or the end). */
+  passOver(): void {
+    if (!this.closed && !this.failed) this.skipped++;
+  }
+
   /** A JPEG shown at wall-clock `at`; stored as it is when it has the recording's size. */
   offerJpeg(jpeg: Buffer, at: number, size: Size | null = jpegSize(jpeg)): void {
     if (!size) return;
@@ -144,7 +150,7 @@ export class Recording {
       return;
     }
     const { frames, seconds, skipped } = this.status;
-    notice(`recorded ${frames} frames (${seconds.toFixed(1)} s) to ${this.file}${skipped ? `; ${skipped} skipped while the disk was busy` : ''}`);
+    notice(`recorded ${frames} frames (${seconds.toFixed(1)} s) to ${this.file}${skipped ? `; ${skipped} skipped while the recorder was still writing${this.resizedSaid ? ', or of another size' : ''}` : ''}`);
   }
 
   private offer(item: Pending, size: Size): void {
@@ -158,13 +164,16 @@ export class Recording {
       this.opening = this.open(size);
     }
     // A JPEG of another size cannot be stored as it is (recordShown offers its pixels instead,
-    // which are scaled to the recording's size); one that comes anyway is skipped.
+    // which are scaled to the recording's size); one that comes anyway (a sender's source that
+    // changed size) is skipped, and said once.
     if (item.kind === 'jpeg' && (size.width !== this.size.width || size.height !== this.size.height)) {
+      if (!this.resizedSaid) notice(`recording: the source is now ${size.width}x${size.height}, the recording ${this.size.width}x${this.size.height}: frames of the new size are skipped`);
+      this.resizedSaid = true;
       this.skipped++;
       return;
     }
     if (this.waiting) {
-      this.skipped++;
+      this.passOver();
       drop(item);
       return;
     }
@@ -175,6 +184,14 @@ export class Recording {
   private async open(size: Size): Promise<void> {
     const extension = path.extname(this.file).toLowerCase();
     try {
+      // Made now, exclusively: another cvchat given the same name since the check at start must
+      // not have its recording truncated (the native open replaces this empty file).
+      try {
+        fs.closeSync(fs.openSync(this.file, 'wx'));
+      } catch (error) {
+        const reason = (error as NodeJS.ErrnoException).code === 'EEXIST' ? 'it exists now (another recording?)' : (error as Error).message;
+        throw new CvchatError('CVCHAT_RECORD_OPEN_FAILED', `Could not create ${this.file}: ${reason}`);
+      }
       const known = this.fps > 0 && this.fps <= MAX_KNOWN_RATE;
       this.recorder = await this.backend.openRecorder!(this.file, size, known ? this.fps : extension === '.avi' ? AVI_SLOTS_PER_SECOND : 30);
       notice(`recording ${size.width}x${size.height} to ${this.file}`);
@@ -238,7 +255,7 @@ export class RecordingSink implements FrameSink {
   pointFor(_offer: FrameOffer, full: OperatingPoint): OperatingPoint | null {
     if (this.wire === 'pickle') return null;
     if (this.recording.ready) return full;
-    this.recording.skipped++;
+    this.recording.passOver();
     return null;
   }
 
@@ -266,12 +283,12 @@ export function recordShown(recording: Recording, backend: VideoBackend, decoded
     const recordingSize = recording.frameSize;
     if (size && (!recordingSize || (size.width === recordingSize.width && size.height === recordingSize.height))) {
       if (recording.ready) recording.offerJpeg(stripFrameMeta(payload), at, size);
-      else recording.skipped++;
+      else recording.passOver();
       return;
     }
   }
   if (!recording.ready) {
-    recording.skipped++;
+    recording.passOver();
     return;
   }
   const streamSize = point ? { width: point.fullWidth, height: point.fullHeight } : undefined;
