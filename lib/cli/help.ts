@@ -56,7 +56,8 @@ const WEB = (what: string) => `  --web PORT             also serve a web page on
 
 const LIMITS = `  --max-frame-bytes N    refuse frames declared larger than this (default ${DEFAULT_MAX_FRAME_BYTES})
   --max-pixels N         refuse images declaring more pixels than this (default 7680x4320)
-  --view WxH             show a larger stream scaled down to fit WxH (decoded smaller, which costs less)`;
+  --view WxH             show a larger stream scaled down to fit WxH (decoded smaller, which costs less;
+                         JPEG and video frames, not the pickle wire)`;
 
 export const MAIN_HELP = `cvchat: live video over TCP with OpenCV windows: each frame an 8-byte length and a JPEG.
 
