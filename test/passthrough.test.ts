@@ -8,8 +8,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 
 import { getBackend } from '../lib/media/backends';
-import { estimateJpegQuality, jpegSize } from '../lib/media/jpeg-info';
-import { decode, encode, framePixels, openCapture } from '../lib/media/video';
+import { estimateJpegQuality } from '../lib/media/jpeg-info';
+import { decode, encode, framePixels, openCapture, probeImage } from '../lib/media/video';
 import type { RateEstimate } from '../lib/net/rate';
 import { FrameSizeModel, PointChooser, sourcePoint } from '../lib/session/adapt';
 import type { DecodedFrame } from '../lib/session/decoder';
@@ -148,18 +148,18 @@ describe("a source JPEG's pixels", () => {
     assert.equal(fanOut.pixelSize(size), 'full', 'a sink without pixelSize needs the full picture');
   });
 
-  it('read the size and quality a JPEG declares without decoding it', async () => {
+  it('read the size and quality a JPEG declares without decoding it (probeImage, estimateJpegQuality)', async () => {
     const capture = await openCapture({ source: 'test', width: 320, height: 200 });
     const frame = (await capture.read()) as Parameters<typeof encode>[0];
     await capture.release();
     for (const quality of [30, 50, 75, 90]) {
       const jpeg = await encode(frame, { quality });
-      assert.deepEqual(jpegSize(jpeg), { width: 320, height: 200 });
+      assert.deepEqual(probeImage(jpeg), { format: 'jpeg', width: 320, height: 200 });
       assert.ok(Math.abs(estimateJpegQuality(jpeg) - quality) <= 1, `quality ${quality} read as ${estimateJpegQuality(jpeg)}`);
     }
     frame.release();
     assert.equal(estimateJpegQuality(Buffer.from('not a jpeg')), 0);
-    assert.equal(jpegSize(Buffer.from([0xff, 0xd8, 0xff, 0xda, 0, 2])), null);
+    assert.equal(probeImage(Buffer.from([0xff, 0xd8, 0xff, 0xda, 0, 2])), null);
   });
 });
 
@@ -172,7 +172,7 @@ describe("a source JPEG's pixels, decoded for a smaller point", () => {
     const sent: string[] = [];
     const pixels: string[] = [];
     const at = { ...point, quality: 60, key: `${point.width}x${point.height}q60`, rank: 5 };
-    fanOut.add({ wantsFrame: true, pointFor: () => at, deliver: (frame) => sent.push(JSON.stringify(jpegSize(frame.payload[0]))) });
+    fanOut.add({ wantsFrame: true, pointFor: () => at, deliver: (frame) => sent.push(JSON.stringify(probeImage(frame.payload[0]))) });
     fanOut.add({ wantsFrame: false, pixelSize: () => ({ width: 100, height: 100 }), deliverPixels: (frame) => {
       pixels.push(`${frame.width}x${frame.height}`);
       frame.release();
@@ -185,11 +185,11 @@ describe("a source JPEG's pixels, decoded for a smaller point", () => {
 
   it('decodes at a reduced DCT scale for a point of half the sides or less, in full above', async () => {
     const half = await through({ width: 640, height: 360 });
-    assert.deepEqual(half.sent, Array(5).fill(JSON.stringify({ width: 640, height: 360 })));
+    assert.deepEqual(half.sent, Array(5).fill(JSON.stringify({ format: 'jpeg', width: 640, height: 360 })));
     assert.deepEqual(half.pixels, Array(5).fill('640x360'), 'decoded at the point\'s size, not the full one');
     assert.deepEqual(half.stats, { passedThrough: 0, decoded: 5, undecodable: 0 });
     const threeQuarters = await through({ width: 960, height: 540 });
-    assert.deepEqual(threeQuarters.sent, Array(5).fill(JSON.stringify({ width: 960, height: 540 })));
+    assert.deepEqual(threeQuarters.sent, Array(5).fill(JSON.stringify({ format: 'jpeg', width: 960, height: 540 })));
     assert.deepEqual(threeQuarters.pixels, Array(5).fill('1280x720'));
   });
 });

@@ -1,5 +1,5 @@
-// What a JPEG's headers say, read without decoding: its size, and the quality it was made at.
-// The quality is estimated from its luminance quantisation table: libjpeg (and
+// The quality a JPEG was made at, read from its headers without decoding (its size comes from the
+// addon's probeImage). It is estimated from its luminance quantisation table: libjpeg (and
 // so OpenCV, cameras' firmware more often than not, and GStreamer's jpegenc) scales the standard
 // table of the JPEG specification (Annex K) by a factor that follows from the quality. A source's
 // own JPEG, sent as it is, has no quality cvchat chose: this says what it is, for the HUD and
@@ -50,30 +50,4 @@ export function estimateJpegQuality(jpeg: Buffer): number {
 function qualityOfScale(scalePercent: number): number {
   const quality = scalePercent <= 100 ? (200 - scalePercent) / 2 : 5000 / scalePercent;
   return Math.max(1, Math.min(100, Math.round(quality)));
-}
-
-/** The size a JPEG's frame header declares, or null (not a JPEG, or no frame header before the first scan). */
-export function jpegSize(jpeg: Buffer): { width: number; height: number } | null {
-  if (jpeg.length < 4 || jpeg[0] !== 0xff || jpeg[1] !== 0xd8) return null;
-  let at = 2;
-  while (at + 4 <= jpeg.length) {
-    if (jpeg[at] !== 0xff) return null;
-    const marker = jpeg[at + 1];
-    if (marker === 0xff) {
-      at++;
-      continue;
-    }
-    if (marker === 0xda || marker === 0xd9) return null;
-    const length = jpeg.readUInt16BE(at + 2);
-    // SOF0-SOF15 but DHT (c4), JPG (c8) and DAC (cc): precision, height, width.
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      if (at + 9 > jpeg.length) return null;
-      const height = jpeg.readUInt16BE(at + 5);
-      const width = jpeg.readUInt16BE(at + 7);
-      return width > 0 && height > 0 ? { width, height } : null;
-    }
-    if (length < 2) return null;
-    at += 2 + length;
-  }
-  return null;
 }

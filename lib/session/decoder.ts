@@ -10,7 +10,7 @@ import { notice } from '../base/log';
 import type { Size, VideoBackend, VideoFrame } from '../media/backend';
 import type { Connection, FrameReceipt } from '../net/connection';
 import type { AckNotes } from '../wire/control';
-import { jpegSize } from '../media/jpeg-info';
+import { probeImage } from '../media/video';
 import { readFrameMeta, type FrameMeta, type Wire } from '../wire/meta';
 import { unpickleImage } from '../wire/pickle';
 import { isVideoPayload, readVideoPayload, videoPointMeta, type VideoPayload } from '../wire/video';
@@ -248,7 +248,7 @@ export class FrameDecoder {
   private async decode(payload: Buffer, meta: FrameMeta | null): Promise<VideoFrame> {
     if (this.options.wire !== 'pickle') {
       const point = meta?.point;
-      const declared = point ? { width: point.fullWidth, height: point.fullHeight } : this.options.view && jpegSize(payload);
+      const declared = point ? { width: point.fullWidth, height: point.fullHeight } : this.options.view && probeImage(payload);
       return this.backend.decode(payload, this.options.maxPixels, declared ? this.shownAt(declared.width, declared.height) : undefined);
     }
     // A pickle is parsed, never run, and its pixels copied into a frame (a memcpy, so on this thread).

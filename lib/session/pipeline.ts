@@ -174,18 +174,24 @@ export class CapturePipeline {
       const seq = this.seq++ >>> 0;
       const wire = this.options.wire ?? 'jpeg';
       const size = { width: source.width, height: source.height };
+      // The source JPEG's pixels at `need` (null: none), from the decode started ahead when it
+      // matches; remembered, so that the next frame's decode starts ahead at the same size.
+      const takePixels = (need: Size | 'full' | null): Promise<VideoFrame | null> => {
+        const ahead = early;
+        early = null;
+        this.lastPixelNeed = need;
+        if (need !== null) return this.pixelsOf(jpeg!, need === 'full' ? undefined : need, ahead);
+        if (ahead) releaseWhenDecoded(ahead);
+        return Promise.resolve(null);
+      };
       const made = (point: OperatingPoint, payload: Buffer[]): EncodedFrame => ({
         wire, payload, bytes: payload.reduce((n, part) => n + part.length, 0), seq, captureTime,
         width: point.width, height: point.height, point, fullWidth: size.width, fullHeight: size.height,
       });
       if (wire === 'pickle') {
         // Python peers: the frame's pixels as they are, to every sink.
-        if (!frame) {
-          const ahead = early;
-          early = null;
-          frame = await this.pixelsOf(jpeg!, undefined, ahead);
-          if (!frame) return; // undecodable: skipped
-        }
+        frame ??= await takePixels('full');
+        if (!frame) return; // undecodable: skipped
         const encoded = made(fullPoint(size, this.options.quality), pickleImage(this.backend.toPixels(frame), frame.height, frame.width, frame.channels as 1 | 3 | 4));
         this.stats.addFrame(encoded.bytes, wallClock() - captureTime);
         this.sinks.deliver(encoded);
@@ -200,14 +206,7 @@ export class CapturePipeline {
         // Every peer skips this frame (their links are full): it is not encoded at all. A window
         // still shows it.
         if (this.sinks.hasPeers) {
-          if (jpeg) {
-            const need = this.sinks.pixelSize(size);
-            this.lastPixelNeed = need;
-            const ahead = early;
-            early = null;
-            if (need !== null) frame = await this.pixelsOf(jpeg, need === 'full' ? undefined : need, ahead);
-            else if (ahead) releaseWhenDecoded(ahead);
-          }
+          if (jpeg) frame = await takePixels(this.sinks.pixelSize(size));
           return;
         }
         // With no peer to send to, the frame is still encoded at the full point: --stats and the
@@ -220,13 +219,8 @@ export class CapturePipeline {
         // a full decode.
         let need: Size | 'full' | null = ownEncoders.length > 0 ? 'full' : this.sinks.pixelSize(size);
         for (const { point } of plan) if (!point.source) need = largerNeed(need, point, size);
-        this.lastPixelNeed = need;
-        const ahead = early;
-        early = null;
-        if (need !== null) {
-          frame = await this.pixelsOf(jpeg, need === 'full' ? undefined : need, ahead);
-          if (!frame) return; // undecodable: skipped
-        } else if (ahead) releaseWhenDecoded(ahead);
+        frame = await takePixels(need);
+        if (need !== null && !frame) return; // undecodable: skipped
       }
       let largest = 0;
       const jpegs = plan.map(async ({ point, sinks }) => {

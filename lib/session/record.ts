@@ -13,7 +13,7 @@ import { CvchatError, invalidOption } from '../base/errors';
 import { DEFAULT_QUALITY } from '../base/limits';
 import { notice } from '../base/log';
 import type { Recorder, Size, VideoBackend, VideoFrame } from '../media/backend';
-import { jpegSize } from '../media/jpeg-info';
+import { probeImage } from '../media/video';
 import { stripFrameMeta } from '../wire/meta';
 import type { FrameOffer, OperatingPoint } from './adapt';
 import type { DecodedFrame } from './decoder';
@@ -231,6 +231,12 @@ export class Recording {
     const { message, code } = error as CvchatError;
     notice(`recording stopped: ${message}${code ? ` [${code}]` : ''}; the call goes on`);
   }
+}
+
+/** The size a JPEG declares, or null for anything else. */
+function jpegSize(bytes: Buffer): Size | null {
+  const header = probeImage(bytes);
+  return header?.format === 'jpeg' ? { width: header.width, height: header.height } : null;
 }
 
 function drop(item: Pending): void {

@@ -13,16 +13,8 @@ import time
 import cv2
 import numpy as np
 
+from framing import read_exactly
 
-def read_exactly(sock, n):
-    parts = []
-    while n > 0:
-        chunk = sock.recv(min(n, 1 << 20))
-        if not chunk:
-            raise EOFError
-        parts.append(chunk)
-        n -= len(chunk)
-    return b"".join(parts)
 
 
 if sys.argv[1] == "sender":

@@ -12,6 +12,8 @@ import time
 import cv2
 import numpy as np
 
+from framing import read_exactly
+
 META_TAG = b"CVCHAT\0"
 
 
@@ -21,16 +23,6 @@ def capture_time(jpeg):
         return None
     return struct.unpack_from("<d", jpeg, 6 + len(META_TAG) + 1 + 4)[0]
 
-
-def read_exactly(sock, n):
-    parts = []
-    while n > 0:
-        chunk = sock.recv(min(n, 1 << 20))
-        if not chunk:
-            raise EOFError
-        parts.append(chunk)
-        n -= len(chunk)
-    return b"".join(parts)
 
 
 host, port, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
